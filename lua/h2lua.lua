@@ -1,0 +1,84 @@
+-- The runtime module: the event loop (run, stop), timers, sleep, and the
+-- graceful shutdown that SIGINT/SIGTERM start. Node.js gives these as
+-- globals; here they are require "h2lua".
+local sched = require "h2lua.sched"
+local timers = require "h2lua.timers"
+local errors = require "h2lua.errors"
+local core = sched.core
+
+local M = {}
+
+M.setTimeout = timers.setTimeout
+M.setInterval = timers.setInterval
+M.setImmediate = timers.setImmediate
+M.clearTimeout = timers.clearTimeout
+M.clearInterval = timers.clearInterval
+M.clearImmediate = timers.clearImmediate
+M.sleep = timers.sleep
+M.Timer = timers.Timer
+M.errors = errors
+
+-- How long a graceful shutdown lets in-flight streams run (ms).
+M.drainTimeout = 10000
+
+-- h2lua.run(): runs the loop until nothing referenced is left or stop().
+function M.run()
+  core.run()
+end
+
+-- h2lua.stop(): the loop returns after the current turn.
+function M.stop()
+  core.stop()
+end
+
+-- h2lua.spawn(fn, ...): runs fn in a coroutine of the runtime's, so it may
+-- wait (sleep, read, emitter:wait).
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "fn", "of type function", errors.describe(fn))
+  end
+  sched.spawn(fn, nil, ...)
+end
+
+-- h2lua.now() -> milliseconds of a monotonic clock
+M.now = core.now
+
+-- Shutdown hooks: each gets called once with a "graceful" flag when the
+-- process is asked to stop (http2 closes servers and sessions here).
+local hooks = {}
+function M._onshutdown(fn) hooks[#hooks + 1] = fn end
+
+local shutting = false
+-- h2lua.shutdown(): what SIGINT/SIGTERM do: stop accepting, GOAWAY every
+-- session, let open streams finish for drainTimeout ms, then end them.
+function M.shutdown()
+  if shutting then
+    for _, h in ipairs(hooks) do pcall(h, false) end
+    core.stop()
+    return
+  end
+  shutting = true
+  for _, h in ipairs(hooks) do
+    local ok, err = pcall(h, true)
+    if not ok then io.stderr:write("h2lua: shutdown hook: ", tostring(err), "\n") end
+  end
+  local t = timers.setTimeout(function()
+    for _, h in ipairs(hooks) do pcall(h, false) end
+  end, M.drainTimeout)
+  t:unref()
+end
+
+sched.handlers[3] = function(signo)
+  M.shutdown()
+end
+
+-- h2lua.handleSignals(on): whether SIGINT/SIGTERM start shutdown() (the
+-- h2lua program turns this on).
+function M.handleSignals(on)
+  core.signals(on ~= false)
+end
+
+-- h2lua._stats() -> live C objects and the liveness count (for tests)
+M._stats = core.stats
+
+return M

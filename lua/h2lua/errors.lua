@@ -1,0 +1,94 @@
+-- Error objects shaped like Node.js errors: {code=, name=, message=}, with a
+-- __tostring of "Name [CODE]: message". Raised for misuse, emitted as
+-- 'error' where Node.js emits.
+local M = {}
+
+local Error = {}
+Error.__index = Error
+Error.__name = "h2lua.Error"
+function Error.__tostring(e)
+  return string.format("%s [%s]: %s", e.name, e.code, e.message)
+end
+M.Error = Error
+
+-- Node's messages for the codes this project raises; %s are filled in order.
+local messages = {
+  ERR_HTTP2_INVALID_HEADER_VALUE = 'Invalid value "%s" for header "%s"',
+  ERR_INVALID_HTTP_TOKEN = '%s must be a valid HTTP token ["%s"]',
+  ERR_HTTP2_INVALID_PSEUDOHEADER = '"%s" is an invalid pseudoheader or is used incorrectly',
+  ERR_HTTP2_HEADER_SINGLE_VALUE = 'Header field "%s" must only have a single value',
+  ERR_HTTP2_INVALID_CONNECTION_HEADERS = 'HTTP/1 Connection specific headers are forbidden: "%s"',
+  ERR_HTTP2_STATUS_INVALID = 'Invalid status code: %s',
+  ERR_HTTP2_STATUS_101 = 'HTTP status code 101 (Switching Protocols) is forbidden in HTTP/2',
+  ERR_HTTP2_INVALID_INFO_STATUS = 'Invalid informational status code: %s',
+  ERR_HTTP2_HEADERS_AFTER_RESPOND = 'Cannot specify additional headers after response initiated',
+  ERR_HTTP2_HEADERS_SENT = 'Response has already been initiated.',
+  ERR_HTTP2_INVALID_STREAM = 'The stream has been destroyed',
+  ERR_HTTP2_INVALID_SESSION = 'The session has been destroyed',
+  ERR_HTTP2_TRAILERS_ALREADY_SENT = 'Trailing headers have already been sent',
+  ERR_HTTP2_TRAILERS_NOT_READY = 'Trailing headers cannot be sent until after the wantTrailers event is emitted',
+  ERR_HTTP2_STREAM_ERROR = 'Stream closed with error code %s',
+  ERR_HTTP2_SESSION_ERROR = 'Session closed with error code %s',
+  ERR_HTTP2_INVALID_SETTING_VALUE = 'Invalid value for setting "%s": %s',
+  ERR_STREAM_WRITE_AFTER_END = 'write after end',
+  ERR_INVALID_ARG_TYPE = 'The "%s" argument must be %s. Received %s',
+  ERR_INVALID_ARG_VALUE = "The argument '%s' is invalid. Received %s",
+  ERR_OUT_OF_RANGE = 'The value of "%s" is out of range. It must be %s. Received %s',
+  ERR_SERVER_NOT_RUNNING = 'Server is not running.',
+  ERR_SERVER_ALREADY_LISTEN = 'Listen method has been called more than once without closing.',
+  ERR_H2LUA_NOT_WAITABLE = '%s',
+}
+
+local names = {
+  ERR_INVALID_HTTP_TOKEN = "TypeError",
+  ERR_HTTP2_INVALID_HEADER_VALUE = "TypeError",
+  ERR_HTTP2_INVALID_PSEUDOHEADER = "TypeError",
+  ERR_HTTP2_HEADER_SINGLE_VALUE = "TypeError",
+  ERR_HTTP2_INVALID_CONNECTION_HEADERS = "TypeError",
+  ERR_INVALID_ARG_TYPE = "TypeError",
+  ERR_INVALID_ARG_VALUE = "TypeError",
+  ERR_HTTP2_INVALID_SETTING_VALUE = "RangeError",
+  ERR_HTTP2_STATUS_INVALID = "RangeError",
+  ERR_HTTP2_INVALID_INFO_STATUS = "RangeError",
+  ERR_OUT_OF_RANGE = "RangeError",
+}
+
+local function describe(v)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  if t == "nil" then return "nil" end
+  if t == "table" then return "a table" end
+  return t .. " (" .. tostring(v) .. ")"
+end
+M.describe = describe
+
+-- errors.new(code, ...) -> error object with Node's message for |code|.
+function M.new(code, ...)
+  local fmt = messages[code] or "%s"
+  local n = select("#", ...)
+  local args = { ... }
+  for i = 1, n do args[i] = tostring(args[i]) end
+  local ok, msg = pcall(string.format, fmt, table.unpack(args, 1, n))
+  return setmetatable({ code = code, name = names[code] or "Error",
+                        message = ok and msg or fmt }, Error)
+end
+
+-- errors.raise(code, ...) raises errors.new(code, ...) at the caller's caller.
+function M.raise(code, ...)
+  error(M.new(code, ...), 0)
+end
+
+-- errors.is(v) -> whether |v| is one of our error objects.
+function M.is(v)
+  return getmetatable(v) == Error
+end
+
+-- A system error as Node's net module reports it.
+function M.system(code, syscall, message, extra)
+  local e = setmetatable({ code = code, errno = code, syscall = syscall,
+                           name = "Error", message = message }, Error)
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+return M

@@ -1,0 +1,60 @@
+-- require "http2": the Node.js http2 module for Lua (see docs/api.md).
+local sched = require "h2lua.sched"
+local errors = require "h2lua.errors"
+local h2lua = require "h2lua"
+local constants = require "http2.constants"
+local headers = require "http2.headers"
+local settings = require "http2.settings"
+local Server = require "http2.server"
+local Session = require "http2.session"
+local Stream = require "http2.stream"
+
+local M = {}
+
+M.constants = constants
+M.sensitiveHeaders = headers.sensitiveHeaders
+M.getDefaultSettings = settings.defaults
+M.getPackedSettings = settings.pack
+M.getUnpackedSettings = settings.unpack
+
+-- The engine builds incoming headers with these.
+sched.core.init(sched.on_core, sched.msgh, headers.single,
+  headers.sensitiveHeaders, setmetatable({}, { __newindex = function() error("read-only", 2) end }))
+
+-- http2.createServer([options][, onRequest]) -> Http2Server
+function M.createServer(options, onRequest)
+  if type(options) == "function" then options, onRequest = nil, options end
+  if options == nil then options = {} end
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  if onRequest ~= nil and type(onRequest) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "onRequestHandler", "of type function", errors.describe(onRequest))
+  end
+  local opts = {}
+  for k, v in pairs(options) do opts[k] = v end
+  opts.settings = settings.validate(options.settings)
+  local server = Server._new(opts)
+  if onRequest then server:on("request", onRequest) end
+  return server
+end
+
+-- Graceful shutdown (SIGINT/SIGTERM): stop accepting, GOAWAY all sessions;
+-- when the drain time is over, end what is left.
+h2lua._onshutdown(function(graceful)
+  if graceful then
+    for server in pairs(Server.live) do
+      if server.listening then server:close(function() end) end
+    end
+    for session in pairs(Session.live) do session:close(function() end) end
+  else
+    for session in pairs(Session.live) do session:destroy() end
+  end
+end)
+
+M.Http2Server = Server
+M.Http2Session = Session
+M.Http2Stream = Stream
+M.ServerHttp2Stream = Stream
+
+return M

@@ -1,0 +1,141 @@
+-- Http2Server: listening, the sessions it accepted, and its events
+-- ('listening', 'connection', 'session', 'stream', 'close', 'error').
+local sched = require "h2lua.sched"
+local errors = require "h2lua.errors"
+local Emitter = require "h2lua.emitter"
+local settings = require "http2.settings"
+local core = sched.core
+
+local Server = {}
+local methods = Emitter.extend({})
+Server.methods = methods
+Server.__index = methods
+Server.__name = "h2lua.Server"
+
+local live = {}  -- listening servers, for shutdown
+Server.live = live
+
+-- Server._new(options) -> server (options validated by the caller)
+function Server._new(options)
+  return setmetatable({
+    _options = options, _settings = options.settings, _sessions = {},
+    _nsessions = 0, listening = false, timeout = 0,
+  }, Server)
+end
+
+local function emit_later(self, name, a)
+  sched.defer(function() self:emit(name, a) end)
+end
+
+-- server:listen([port][, host][, backlog][, cb]) -> server
+function methods:listen(port, host, backlog, cb)
+  if type(port) == "table" then
+    local o = port
+    cb = type(host) == "function" and host or cb
+    port, host, backlog = o.port, o.host, o.backlog
+  end
+  if type(port) == "function" then port, host, backlog, cb = nil, nil, nil, port end
+  if type(host) == "function" then host, backlog, cb = nil, nil, host end
+  if type(host) == "number" then host, backlog, cb = nil, host, backlog end
+  if type(backlog) == "function" then backlog, cb = nil, backlog end
+  if port == nil then port = 0 end
+  if type(port) == "string" and tonumber(port) then port = tonumber(port) end
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    errors.raise("ERR_SOCKET_BAD_PORT", "Port should be >= 0 and < 65536. Received " .. tostring(port) .. ".")
+  end
+  if self._box then errors.raise("ERR_SERVER_ALREADY_LISTEN") end
+  if cb ~= nil then self:once("listening", cb) end
+  local box, real_port, addr, family = core.listen(self, host, port, backlog)
+  if not box then
+    local code, msg = real_port, addr
+    local where = (host or "::") .. ":" .. port
+    local err = errors.system(code, "listen",
+      "listen " .. code .. ": " .. msg:lower() .. " " .. where,
+      { address = host or "::", port = port })
+    emit_later(self, "error", err)
+    return self
+  end
+  self._box = box
+  self._address = { address = addr, family = family, port = real_port }
+  self.listening = true
+  live[self] = true
+  core.server_settings(box, settings.flatten(self._settings))
+  emit_later(self, "listening")
+  return self
+end
+
+-- server:address() -> {address=, family=, port=} | nil
+function methods:address()
+  if not self.listening then return nil end
+  local a = self._address
+  return { address = a.address, family = a.family, port = a.port }
+end
+
+local function maybe_closed(self)
+  if self._closing and self._nsessions == 0 and not self._close_emitted then
+    self._close_emitted = true
+    live[self] = nil
+    emit_later(self, "close")
+  end
+end
+
+-- server:close([cb]) -> server: stops accepting; 'close' once every session
+-- ended. Without cb, inside a coroutine, waits for that.
+function methods:close(cb)
+  if cb ~= nil and type(cb) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  end
+  if not self.listening then
+    if cb then sched.defer(cb, errors.new("ERR_SERVER_NOT_RUNNING")) end
+    return self
+  end
+  core.server_close(self._box)
+  self._box = nil
+  self.listening = false
+  self._closing = true
+  self._close_emitted = false
+  if cb then self:once("close", cb) end
+  maybe_closed(self)
+  if cb == nil and sched.waitable() and not self._close_emitted then
+    self:wait("close")
+  end
+  return self
+end
+
+-- server:ref() / unref() -> server
+function methods:ref()
+  if self._box then core.server_ref(self._box, true) end
+  return self
+end
+function methods:unref()
+  if self._box then core.server_ref(self._box, false) end
+  return self
+end
+
+function methods:_addsession(session)
+  self._sessions[session] = true
+  self._nsessions = self._nsessions + 1
+end
+
+function methods:_removesession(session)
+  if self._sessions[session] then
+    self._sessions[session] = nil
+    self._nsessions = self._nsessions - 1
+    maybe_closed(self)
+  end
+end
+
+-- A new stream on one of our sessions: 'stream' here too.
+function methods:_onstream(stream, headers, flags, raw)
+  return self:emit("stream", stream, headers, flags, raw)
+end
+
+sched.handlers[15] = function(self, errno)
+  sched.spawn(function()
+    if self:listenerCount("error") > 0 then
+      self:emit("error", errors.system("EACCEPT", "accept", "accept failed: errno " .. errno))
+    end
+  end)
+end
+
+return Server

@@ -1,0 +1,441 @@
+-- ServerHttp2Stream: the Node.js object over an engine stream handle.
+-- Body in: 'data'/'end' events (flowing once a 'data' listener is added) or
+-- read()/readAll() in a coroutine; the peer's window opens only as Lua
+-- takes bytes. Body out: write() returns false above the high-water mark,
+-- 'drain' follows; finish() ends it.
+local sched = require "h2lua.sched"
+local errors = require "h2lua.errors"
+local Emitter = require "h2lua.emitter"
+local headers_mod = require "http2.headers"
+local C = require "http2.constants"
+local core = sched.core
+
+local Stream = {}
+local methods = Emitter.extend({})
+Stream.methods = methods
+
+local HIGH_WATER_MARK = 16384
+local NO_ERROR, CANCEL, INTERNAL_ERROR = C.NGHTTP2_NO_ERROR, C.NGHTTP2_CANCEL,
+  C.NGHTTP2_INTERNAL_ERROR
+
+local code_names = {}
+for k, v in pairs(C) do
+  if k:match("^NGHTTP2_") and not k:match("^NGHTTP2_ERR_") and type(v) == "number"
+    and v >= 0 and v <= 13 and (k:match("ERROR$") or k:match("_NO_ERROR$")
+    or k == "NGHTTP2_CANCEL" or k == "NGHTTP2_REFUSED_STREAM"
+    or k == "NGHTTP2_SETTINGS_TIMEOUT" or k == "NGHTTP2_STREAM_CLOSED"
+    or k == "NGHTTP2_ENHANCE_YOUR_CALM" or k == "NGHTTP2_INADEQUATE_SECURITY"
+    or k == "NGHTTP2_HTTP_1_1_REQUIRED") then
+    code_names[v] = k
+  end
+end
+Stream.code_names = code_names
+
+-- Properties computed on read.
+local getters = {
+  bufferSize = function(self)
+    if self._box == nil then return 0 end
+    return core.buffered(self._box)
+  end,
+  sentHeaders = function(self)
+    local src = rawget(self, "_sent_src")
+    if src == nil then return nil end
+    local out = {}
+    for k, v in pairs(src) do if type(k) == "string" then out[k:lower()] = v end end
+    out[":status"] = self._sent_status
+    if self._sent_date then out.date = self._sent_date end
+    return out
+  end,
+  writableEnded = function(self) return self._ended end,
+  readableEnded = function(self) return self._read_ended end,
+}
+
+Stream.__index = function(self, k)
+  local m = methods[k]
+  if m ~= nil then return m end
+  local g = getters[k]
+  if g then return g(self) end
+  return nil
+end
+Stream.__name = "h2lua.Stream"
+Stream.__tostring = function(self)
+  return string.format("h2lua.Stream %s%s", tostring(self.id),
+    self.destroyed and " (closed)" or "")
+end
+
+-- Stream._new(session, box, id, endStream, method) -> stream (engine side)
+function Stream._new(session, box, id, end_stream, method)
+  return setmetatable({
+    _box = box, id = id, session = session, headersSent = false,
+    closed = false, destroyed = false, aborted = false, pending = false,
+    endAfterHeaders = end_stream, rstCode = nil, _ended = false,
+    _remote_ended = end_stream, _read_ended = false, _flowing = false,
+    _reader = nil, _head = method == "HEAD", _wcbs = nil,
+  }, Stream)
+end
+
+local function check_live(self)
+  if self.destroyed or self.closed then errors.raise("ERR_HTTP2_INVALID_STREAM") end
+end
+
+local status_str = setmetatable({}, { __index = function(t, k)
+  local s = string.format("%d", k)
+  t[k] = s
+  return s
+end })
+
+local skip_status = { [":status"] = true }
+
+-- stream:respond([headers][, options]) -> nil; raises Node's errors
+function methods:respond(headers, options)
+  check_live(self)
+  if self.headersSent then errors.raise("ERR_HTTP2_HEADERS_SENT") end
+  if headers == nil then headers = {} end
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  local end_stream, wait_trailers, send_date = false, false, true
+  if options ~= nil then
+    if type(options) ~= "table" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+    end
+    end_stream = options.endStream == true
+    wait_trailers = options.waitForTrailers == true
+    if options.sendDate == false then send_date = false end
+  end
+  local st = headers[":status"]
+  local status = math.tointeger(math.floor(tonumber(st) or 0)) or 0
+  if status == 0 then status = 200 end
+  if status < 200 or status > 599 then
+    errors.raise("ERR_HTTP2_STATUS_INVALID", st)
+  end
+  local n, sens = headers_mod.flatten(headers, headers_mod.response_pseudo, skip_status)
+  local flat = headers_mod.flat
+  local date
+  if send_date and headers.date == nil and headers.Date == nil then
+    date = core.date()
+    flat[n + 1] = "date"
+    flat[n + 2] = date
+    n = n + 2
+  end
+  if status == 204 or status == 205 or status == 304 or self._head then
+    end_stream = true
+  end
+  local ok, err = core.respond(self._box, end_stream, wait_trailers, sens,
+    ":status", status_str[status], table.unpack(flat, 1, n))
+  if ok == nil then
+    errors.raise("ERR_HTTP2_ERROR", core.strerror(err))
+  end
+  self.headersSent = true
+  self._sent_src, self._sent_status, self._sent_date = headers, status, date
+  self._wait_trailers = wait_trailers
+  if end_stream then
+    self._ended = true
+    self._implicit_end = true
+  end
+end
+
+-- stream:additionalHeaders(headers) -> nil: a 1xx informational block
+function methods:additionalHeaders(headers)
+  check_live(self)
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  if self.headersSent then errors.raise("ERR_HTTP2_HEADERS_AFTER_RESPOND") end
+  local st = headers[":status"]
+  local status = math.tointeger(math.floor(tonumber(st) or 0)) or 0
+  if st ~= nil then
+    if status == 101 then errors.raise("ERR_HTTP2_STATUS_101") end
+    if status < 100 or status >= 200 then
+      errors.raise("ERR_HTTP2_INVALID_INFO_STATUS", st)
+    end
+  else
+    status = 100 -- Node sends no status then; nghttp2 needs one for 1xx
+  end
+  local n, sens = headers_mod.flatten(headers, headers_mod.response_pseudo, skip_status)
+  core.info(self._box, sens, ":status", status_str[status],
+    table.unpack(headers_mod.flat, 1, n))
+  local info = rawget(self, "sentInfoHeaders") or {}
+  info[#info + 1] = headers
+  self.sentInfoHeaders = info
+end
+
+local function ensure_response(self)
+  if not self.headersSent then self:respond() end
+end
+
+local function check_chunk(data)
+  local t = type(data)
+  if t == "string" then return data end
+  errors.raise("ERR_INVALID_ARG_TYPE", "chunk", "of type string", errors.describe(data))
+end
+
+-- stream:write(data[, cb]) -> bool: false once the buffer is above the
+-- high-water mark ('drain' follows). Raises ERR_STREAM_WRITE_AFTER_END.
+function methods:write(data, cb)
+  check_chunk(data)
+  if self._ended then
+    if self._implicit_end and not self._explicit_end then return false end
+    local err = errors.new("ERR_STREAM_WRITE_AFTER_END")
+    if type(cb) == "function" then sched.defer(cb, err) end
+    error(err, 2)
+  end
+  check_live(self)
+  ensure_response(self)
+  if self._ended then return false end -- HEAD, 204, 304: no body
+  local want = type(cb) == "function"
+  local buffered = core.write(self._box, data, want)
+  if not buffered then return false end
+  if want then
+    local w = self._wcbs
+    if w == nil then
+      self._wcbs = { cb }
+    else
+      w[#w + 1] = cb
+    end
+  end
+  if buffered >= HIGH_WATER_MARK then
+    self._need_drain = true
+    core.want_drain(self._box)
+    return false
+  end
+  return true
+end
+
+-- stream:finish([data][, cb]) -> stream; also stream["end"]
+function methods:finish(data, cb)
+  if type(data) == "function" then data, cb = nil, data end
+  if data ~= nil then check_chunk(data) end
+  if type(cb) == "function" then self:once("finish", cb) end
+  if self._ended then
+    self._explicit_end = true
+    return self
+  end
+  if self.destroyed then return self end
+  ensure_response(self)
+  self._explicit_end = true
+  if self._ended then return self end
+  self._ended = true
+  core.finish(self._box, data)
+  return self
+end
+methods["end"] = methods.finish
+
+-- stream:sendTrailers(headers) -> nil
+function methods:sendTrailers(headers)
+  check_live(self)
+  if self._trailers_sent then errors.raise("ERR_HTTP2_TRAILERS_ALREADY_SENT") end
+  if not self._want_trailers_emitted then errors.raise("ERR_HTTP2_TRAILERS_NOT_READY") end
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  local n, sens = headers_mod.flatten(headers, headers_mod.no_pseudo)
+  self._trailers_sent = true
+  self.sentTrailers = headers
+  core.trailers(self._box, sens, table.unpack(headers_mod.flat, 1, n))
+end
+
+-- stream:read() -> chunk | nil (end of body) | nil, "closed" | nil, "busy"
+function methods:read()
+  local box = self._box
+  while true do
+    local chunk = core.read(box)
+    if chunk then return chunk end
+    if self._remote_ended then
+      if not self._read_ended then
+        self._read_ended = true
+        sched.defer(Stream._emit_end, self)
+      end
+      return nil
+    end
+    if self.destroyed then return nil, "closed" end
+    if self._reader then return nil, "busy" end
+    self._reader = sched.current("stream:read")
+    sched.wait()
+  end
+end
+
+-- stream:readAll() -> the whole body | nil, "closed"
+function methods:readAll()
+  local parts, n = {}, 0
+  while true do
+    local chunk, err = self:read()
+    if chunk == nil then
+      if err then return nil, err end
+      return table.concat(parts, "", 1, n)
+    end
+    n = n + 1
+    parts[n] = chunk
+  end
+end
+
+function Stream._emit_end(self)
+  self:emit("end")
+end
+
+-- Flowing mode: hand every buffered chunk to 'data' listeners, then 'end'.
+local function flow(self)
+  local box = self._box
+  while self._flowing and not self._read_ended do
+    local chunk = core.read(box)
+    if chunk == nil then
+      if self._remote_ended then
+        self._read_ended = true
+        self:emit("end")
+      end
+      return
+    end
+    self:emit("data", chunk)
+  end
+end
+
+-- Adding a 'data' listener switches to flowing mode, as in Node.js.
+function methods:_onlisten(name)
+  if name == "data" and not self._flowing then self:resume() end
+end
+
+-- stream:resume() / pause() -> stream
+function methods:resume()
+  self._flowing = true
+  sched.defer(flow, self)
+  return self
+end
+function methods:pause()
+  self._flowing = false
+  return self
+end
+function methods:isPaused() return not self._flowing end
+
+-- stream:close([code][, cb]) -> nil: RST_STREAM(code)
+function methods:close(code, cb)
+  if type(code) == "function" then code, cb = nil, code end
+  if code == nil then code = NO_ERROR end
+  if math.type(code) ~= "integer" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "code", "of type number", errors.describe(code))
+  end
+  if code < 0 or code > 0xffffffff then
+    errors.raise("ERR_OUT_OF_RANGE", "code", ">= 0 && <= 4294967295", code)
+  end
+  if cb ~= nil then
+    if type(cb) ~= "function" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+    end
+    self:once("close", cb)
+  end
+  if self.closed then return end
+  self.closed = true
+  self.rstCode = code
+  core.rst(self._box, code)
+end
+
+-- stream:destroy([err]) -> stream
+function methods:destroy(err)
+  if self.destroyed then return self end
+  local code = err and INTERNAL_ERROR or (self._ended and self._remote_ended and NO_ERROR or CANCEL)
+  self._destroy_err = err
+  self.closed = true
+  if self.rstCode == nil then self.rstCode = code end
+  core.rst(self._box, code)
+  return self
+end
+
+-- An error in a handler: 500 if nothing was sent, else RST_STREAM.
+function methods:_onerror(err)
+  io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
+  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  if self.destroyed or self.closed then return end
+  if not self.headersSent then
+    local ok = pcall(self.respond, self, { [":status"] = 500 })
+    if ok then
+      self._ended = true
+      core.finish(self._box)
+      return
+    end
+  end
+  self.rstCode = INTERNAL_ERROR
+  core.rst(self._box, INTERNAL_ERROR)
+end
+
+-- Engine events.
+function Stream._ondata(self)
+  local r = self._reader
+  if r then
+    self._reader = nil
+    sched.wake(r)
+  elseif self._flowing then
+    sched.defer(flow, self)
+  end
+end
+
+function Stream._onend(self)
+  self._remote_ended = true
+  Stream._ondata(self)
+end
+
+function Stream._ondrain(self)
+  local w = self._wcbs
+  if w then
+    self._wcbs = nil
+    for i = 1, #w do sched.defer(w[i]) end
+  end
+  if self._need_drain then
+    self._need_drain = false
+    sched.defer(Stream._emit, self, "drain")
+  end
+end
+
+function Stream._emit(self, name, a)
+  self:emit(name, a)
+end
+
+function Stream._onwanttrailers(self)
+  self._want_trailers_emitted = true
+  sched.spawn(Stream._emit, self, self, "wantTrailers")
+end
+
+function Stream._ontrailers(self, headers, raw)
+  self.trailers = headers
+  sched.spawn(function() self:emit("trailers", headers, 0, raw) end, self)
+end
+
+local function close_events(self, code)
+  local aborted = code ~= NO_ERROR and not self._ended
+  if aborted then
+    self.aborted = true
+    self:emit("aborted")
+  end
+  local err = self._destroy_err
+  if err == nil and code ~= NO_ERROR and code ~= CANCEL then
+    err = errors.new("ERR_HTTP2_STREAM_ERROR", code_names[code] or tostring(code))
+  end
+  if err ~= nil and self:listenerCount("error") > 0 then
+    self:emit("error", err)
+  end
+  if self._ended and code == NO_ERROR then self:emit("finish") end
+  self:emit("close")
+  self:_closewaiters()
+end
+
+function Stream._onclose(self, code)
+  self.closed = true
+  self.destroyed = true
+  self.rstCode = code
+  local r = self._reader
+  if r then
+    self._reader = nil
+    sched.wake(r)
+  end
+  local w = self._wcbs
+  if w then
+    self._wcbs = nil
+    local err = errors.new("ERR_HTTP2_INVALID_STREAM")
+    for i = 1, #w do sched.defer(w[i], err) end
+  end
+  sched.spawn(close_events, self, self, self.rstCode)
+end
+
+function methods:_waitclosed(name)
+  return self.destroyed and name ~= "close"
+end
+
+return Stream

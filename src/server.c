@@ -1,0 +1,193 @@
+/*
+ * Listening servers: an evconnlistener per server, accepting connections
+ * into sessions with the server's SETTINGS and nghttp2 options. Owns the
+ * h2lua_server record (freed by core.server_close or at lua_close).
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static const char *errno_name(int e) {
+  switch (e) {
+  case EADDRINUSE: return "EADDRINUSE";
+  case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+  case EACCES: return "EACCES";
+  case EINVAL: return "EINVAL";
+  case EAFNOSUPPORT: return "EAFNOSUPPORT";
+  case EMFILE: return "EMFILE";
+  case ENFILE: return "ENFILE";
+  default: return "EIO";
+  }
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
+                      struct sockaddr *addr, int socklen, void *arg) {
+  h2lua_server *sv = arg;
+  h2lua_rt *rt = sv->rt;
+  if (h2lua_session_new(sv, fd, addr, socklen) == NULL) {
+    evutil_closesocket(fd);
+    return;
+  }
+  h2lua_pump(rt);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg) {
+  h2lua_server *sv = arg;
+  /* EMFILE and friends: report; the listener stays up and retries */
+  h2lua_queue(sv->rt, H2LUA_EV_SERVER_ERROR, sv, NULL, NULL,
+              EVUTIL_SOCKET_ERROR(), 0);
+  h2lua_pump(sv->rt);
+}
+
+/* Frees the listener and the record; Lua's box reads as closed after. */
+void h2lua_server_free(h2lua_server *sv) {
+  h2lua_rt *rt = sv->rt;
+  if (sv->lev) evconnlistener_free(sv->lev);
+  if (sv->refd) rt->refs--;
+  if (sv->box) sv->box->p = NULL;
+  if (sv->opt) nghttp2_option_del(sv->opt);
+  if (!rt->closing && sv->lua_ref != LUA_NOREF)
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, sv->lua_ref);
+  for (h2lua_session *se = rt->sessions; se; se = se->next)
+    if (se->server == sv) se->server = NULL;
+  if (sv->prev) sv->prev->next = sv->next;
+  else rt->servers = sv->next;
+  if (sv->next) sv->next->prev = sv->prev;
+  rt->n_servers--;
+  free(sv);
+}
+
+void h2lua_server_close_all(h2lua_rt *rt) {
+  while (rt->servers) h2lua_server_free(rt->servers);
+}
+
+/* core.listen(obj, host, port, backlog) -> box, port | nil, errname, msg */
+static int lserver_listen(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *host = luaL_optstring(L, 2, NULL);
+  int port = (int)luaL_checkinteger(L, 3);
+  int backlog = (int)luaL_optinteger(L, 4, 511);
+  struct addrinfo hints, *res = NULL;
+  char portstr[16];
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  int rv = getaddrinfo(host, portstr, &hints, &res);
+  if (rv != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, "ENOTFOUND");
+    lua_pushstring(L, gai_strerror(rv));
+    return 3;
+  }
+  /* Prefer IPv6 any-address (dual stack) only when no host was given. */
+  struct addrinfo *ai = res;
+  if (host == NULL) {
+    for (struct addrinfo *p = res; p; p = p->ai_next)
+      if (p->ai_family == AF_INET6) ai = p;
+  }
+  h2lua_server *sv = calloc(1, sizeof(*sv));
+  if (sv == NULL) {
+    freeaddrinfo(res);
+    return luaL_error(L, "out of memory");
+  }
+  sv->rt = rt;
+  sv->lua_ref = LUA_NOREF;
+  sv->lev = evconnlistener_new_bind(
+      rt->base, on_accept, sv,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+      backlog, ai->ai_addr, (int)ai->ai_addrlen);
+  int err = errno;
+  freeaddrinfo(res);
+  if (sv->lev == NULL) {
+    free(sv);
+    lua_pushnil(L);
+    lua_pushstring(L, errno_name(err));
+    lua_pushstring(L, strerror(err));
+    return 3;
+  }
+  evconnlistener_set_error_cb(sv->lev, on_accept_error);
+  nghttp2_option_new(&sv->opt);
+  nghttp2_option_set_no_auto_window_update(sv->opt, 1);
+  nghttp2_option_set_peer_max_concurrent_streams(sv->opt, 100);
+  sv->settings[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+  sv->settings[0].value = 100;
+  sv->nsettings = 1;
+  sv->refd = 1;
+  rt->refs++;
+  rt->n_servers++;
+  sv->next = rt->servers;
+  if (rt->servers) rt->servers->prev = sv;
+  rt->servers = sv;
+  lua_pushvalue(L, 1);
+  sv->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  sv->box = h2lua_box_new(L, H2LUA_MAGIC_SERVER, sv);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  getsockname(evconnlistener_get_fd(sv->lev), (struct sockaddr *)&ss, &sl);
+  char buf[INET6_ADDRSTRLEN] = "";
+  int p = 0;
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof(buf));
+    p = ntohs(a6->sin6_port);
+  } else {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &a4->sin_addr, buf, sizeof(buf));
+    p = ntohs(a4->sin_port);
+  }
+  lua_pushinteger(L, p);
+  lua_pushstring(L, buf);
+  lua_pushstring(L, ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+  return 4;
+}
+
+/* core.server_close(box) -> nil: stops accepting; sessions carry on */
+static int lserver_close(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  if (sv) h2lua_server_free(sv);
+  return 0;
+}
+
+/* core.server_ref(box, on) -> nil: whether the listener keeps the loop */
+static int lserver_ref(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  int on = lua_toboolean(L, 2);
+  if (sv && on != sv->refd) {
+    sv->rt->refs += on ? 1 : -1;
+    sv->refd = on;
+  }
+  return 0;
+}
+
+/* core.server_settings(box, id1, v1, id2, v2, ...) -> nil: the SETTINGS
+   sent first on every new session (values validated in Lua) */
+static int lserver_settings(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  int n = (lua_gettop(L) - 1) / 2;
+  if (sv == NULL) return 0;
+  if (n > 16) n = 16;
+  sv->nsettings = 0;
+  for (int i = 0; i < n; i++) {
+    sv->settings[i].settings_id = (int32_t)luaL_checkinteger(L, 2 + 2 * i);
+    sv->settings[i].value = (uint32_t)luaL_checkinteger(L, 3 + 2 * i);
+  }
+  sv->nsettings = (size_t)n;
+  return 0;
+}
+
+const luaL_Reg h2lua_server_funcs[] = {
+    {"listen", lserver_listen},
+    {"server_close", lserver_close},
+    {"server_ref", lserver_ref},
+    {"server_settings", lserver_settings},
+    {NULL, NULL},
+};

@@ -1,0 +1,425 @@
+/*
+ * Sessions: one nghttp2 server session over one bufferevent. The nghttp2
+ * callbacks here only record (stream records, header buffers, events);
+ * Lua sees them when h2lua_pump() runs after nghttp2 returns. Owns the
+ * h2lua_session record, its bufferevent and nghttp2 session.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Stop taking frames from nghttp2 while this much waits for the socket:
+   that is the backpressure that keeps a slow reader from filling memory. */
+#define OUTPUT_WOULDBLOCK_THRESHOLD (64 * 1024)
+
+static nghttp2_session_callbacks *callbacks;
+
+/* Called by nghttp2 when a HEADERS frame starts. A request opens a stream
+   record; trailers append to the record's header buffer. */
+static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
+                            void *user_data) {
+  h2lua_session *se = user_data;
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  h2lua_stream *st =
+      nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL) {
+    st = h2lua_stream_new(se, frame->hd.stream_id);
+    if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, st);
+  }
+  if (st) st->block_start = st->nhdrs;
+  return 0;
+}
+
+/* Called for every header field; nghttp2 validated it (HTTP messaging).
+   The rcbufs are kept (refcounted) until Lua has been given the block. */
+static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
+                     nghttp2_rcbuf *name, nghttp2_rcbuf *value, uint8_t flags,
+                     void *user_data) {
+  h2lua_stream *st =
+      nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+  if (st == NULL || st->closed) return 0;
+  if (h2lua_stream_add_header(st, name, value, flags) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return 0;
+}
+
+/* Called when a whole frame was received. May queue events only. */
+static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
+                         void *user_data) {
+  h2lua_session *se = user_data;
+  h2lua_rt *rt = se->rt;
+  h2lua_stream *st = NULL;
+  if (frame->hd.stream_id)
+    st = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+  int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  switch (frame->hd.type) {
+  case NGHTTP2_HEADERS:
+    if (st == NULL || st->closed) break;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      h2lua_queue(rt, H2LUA_EV_STREAM, NULL, se, st, end,
+                  (int64_t)(st->nhdrs - st->block_start));
+    } else if (end) {
+      h2lua_queue(rt, H2LUA_EV_TRAILERS, NULL, se, st, 0,
+                  (int64_t)(st->nhdrs - st->block_start));
+    } else {
+      /* a non-final informational block; not expected from a client */
+      h2lua_stream_consume_headers(st, st->nhdrs - st->block_start);
+    }
+    if (end) {
+      st->remote_ended = 1;
+      h2lua_queue(rt, H2LUA_EV_END, NULL, se, st, 0, 0);
+    }
+    break;
+  case NGHTTP2_DATA:
+    if (st && !st->closed && end) {
+      st->remote_ended = 1;
+      h2lua_queue(rt, H2LUA_EV_END, NULL, se, st, 0, 0);
+    }
+    break;
+  case NGHTTP2_SETTINGS:
+    h2lua_queue(rt, (frame->hd.flags & NGHTTP2_FLAG_ACK)
+                        ? H2LUA_EV_SETTINGS_ACK
+                        : H2LUA_EV_REMOTE_SETTINGS,
+                NULL, se, NULL, 0, 0);
+    break;
+  case NGHTTP2_PING:
+    h2lua_queue_data(rt, (frame->hd.flags & NGHTTP2_FLAG_ACK)
+                             ? H2LUA_EV_PING_ACK
+                             : H2LUA_EV_PING,
+                     se, 0, 0, frame->ping.opaque_data, 8);
+    break;
+  case NGHTTP2_GOAWAY:
+    h2lua_queue_data(rt, H2LUA_EV_GOAWAY, se, frame->goaway.error_code,
+                     frame->goaway.last_stream_id,
+                     frame->goaway.opaque_data, frame->goaway.opaque_data_len);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* Called for each piece of a DATA frame. The bytes go to the stream's
+   input buffer; the connection window is given back at once (after
+   mem_recv), the stream window only as Lua reads. */
+static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
+                              int32_t stream_id, const uint8_t *data,
+                              size_t len, void *user_data) {
+  h2lua_session *se = user_data;
+  se->unconsumed_conn += len;
+  h2lua_stream *st = nghttp2_session_get_stream_user_data(ngh, stream_id);
+  if (st == NULL || st->closed) return 0;
+  if (evbuffer_add(st->in, data, len) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!st->data_notified) {
+    st->data_notified = 1;
+    h2lua_queue(se->rt, H2LUA_EV_DATA, NULL, se, st, 0, 0);
+  }
+  return 0;
+}
+
+/* Called when a stream closes, from mem_recv or mem_send. The record is
+   detached from nghttp2 here and freed after Lua saw its 'close'. */
+static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
+                           uint32_t error_code, void *user_data) {
+  h2lua_stream *st = nghttp2_session_get_stream_user_data(ngh, stream_id);
+  if (st == NULL) return 0;
+  nghttp2_session_set_stream_user_data(ngh, stream_id, NULL);
+  h2lua_stream_closed(st, error_code);
+  return 0;
+}
+
+static int on_invalid_frame_recv(nghttp2_session *ngh,
+                                 const nghttp2_frame *frame, int lib_error,
+                                 void *user_data) {
+  return 0;
+}
+
+static nghttp2_session_callbacks *get_callbacks(void) {
+  if (callbacks) return callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
+                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback2(callbacks, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks,
+                                                       on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+      callbacks, on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
+                                                         on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
+      callbacks, on_invalid_frame_recv);
+  return callbacks;
+}
+
+/* Hands what nghttp2 has to send to the socket, up to the threshold; ends
+   the session when neither side wants anything more. Returns 0, or -1 when
+   the session was torn down. */
+int h2lua_session_flush(h2lua_session *se) {
+  if (se->torn_down) return -1;
+  if (se->unconsumed_conn) {
+    nghttp2_session_consume_connection(se->ngh, se->unconsumed_conn);
+    se->unconsumed_conn = 0;
+  }
+  struct evbuffer *out = bufferevent_get_output(se->bev);
+  while (evbuffer_get_length(out) < OUTPUT_WOULDBLOCK_THRESHOLD) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(se->ngh, &data);
+    if (n < 0) {
+      h2lua_queue(se->rt, H2LUA_EV_SESSION_ERROR, NULL, se, NULL, n, 0);
+      h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+      return -1;
+    }
+    if (n == 0) break;
+    if (bufferevent_write(se->bev, data, (size_t)n) != 0) {
+      h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+      return -1;
+    }
+  }
+  if (!nghttp2_session_want_read(se->ngh) &&
+      !nghttp2_session_want_write(se->ngh) && evbuffer_get_length(out) == 0) {
+    h2lua_session_teardown(se, NGHTTP2_NO_ERROR);
+    return -1;
+  }
+  return 0;
+}
+
+/* libevent: bytes arrived. Feed nghttp2, then let the pump deliver. */
+static void on_read(struct bufferevent *bev, void *arg) {
+  h2lua_session *se = arg;
+  h2lua_rt *rt = se->rt;
+  struct evbuffer *in = bufferevent_get_input(bev);
+  size_t len;
+  while ((len = evbuffer_get_length(in)) > 0) {
+    struct evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
+    ssize_t rv = nghttp2_session_mem_recv(se->ngh, v.iov_base, v.iov_len);
+    if (rv < 0) {
+      h2lua_queue(rt, H2LUA_EV_SESSION_ERROR, NULL, se, NULL, rv, 0);
+      /* A bad preface gets nothing; other errors a GOAWAY if possible. */
+      if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+        nghttp2_session_terminate_session(se->ngh, NGHTTP2_PROTOCOL_ERROR);
+        const uint8_t *data;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(se->ngh, &data)) > 0)
+          bufferevent_write(bev, data, (size_t)n);
+        bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
+      }
+      h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR);
+      break;
+    }
+    evbuffer_drain(in, (size_t)rv);
+  }
+  h2lua_mark_dirty(se);
+  h2lua_pump(rt);
+}
+
+/* libevent: the output buffer drained. Send more, or finish closing. */
+static void on_write(struct bufferevent *bev, void *arg) {
+  h2lua_session *se = arg;
+  h2lua_mark_dirty(se);
+  h2lua_pump(se->rt);
+}
+
+/* libevent: EOF, error or timeout on the socket. */
+static void on_event(struct bufferevent *bev, short events, void *arg) {
+  h2lua_session *se = arg;
+  if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    h2lua_session_teardown(se, NGHTTP2_CANCEL);
+    h2lua_pump(se->rt);
+  }
+}
+
+static void addr_string(struct sockaddr *sa, char *buf, size_t len, int *port,
+                        int *family) {
+  buf[0] = 0;
+  if (sa->sa_family == AF_INET6) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &a6->sin6_addr, buf, (socklen_t)len);
+    *port = ntohs(a6->sin6_port);
+    *family = 6;
+  } else if (sa->sa_family == AF_INET) {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &a4->sin_addr, buf, (socklen_t)len);
+    *port = ntohs(a4->sin_port);
+    *family = 4;
+  }
+}
+
+/* Creates a session on an accepted socket and queues EV_SESSION. Returns
+   NULL (the caller closes |fd|) when out of memory. */
+h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
+                                 struct sockaddr *addr, int socklen) {
+  h2lua_rt *rt = sv->rt;
+  h2lua_session *se = calloc(1, sizeof(*se));
+  if (se == NULL) return NULL;
+  se->rt = rt;
+  se->server = sv;
+  se->lua_ref = LUA_NOREF;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  evutil_make_socket_nonblocking(fd);
+  se->bev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (se->bev == NULL) {
+    free(se);
+    return NULL;
+  }
+  if (nghttp2_session_server_new2(&se->ngh, get_callbacks(), se, sv->opt)) {
+    bufferevent_free(se->bev); /* closes fd */
+    free(se);
+    return NULL;
+  }
+  int fam = 0, lport = 0;
+  addr_string(addr, se->remote_addr, sizeof(se->remote_addr), &se->remote_port,
+              &fam);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+    addr_string((struct sockaddr *)&ss, se->local_addr,
+                sizeof(se->local_addr), &lport, &fam);
+  se->local_port = lport;
+  se->family = fam;
+  nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, sv->settings,
+                          sv->nsettings);
+  bufferevent_setcb(se->bev, on_read, on_write, on_event, se);
+  bufferevent_enable(se->bev, EV_READ | EV_WRITE);
+  se->refd = 1;
+  rt->refs++;
+  rt->n_sessions++;
+  se->next = rt->sessions;
+  if (rt->sessions) rt->sessions->prev = se;
+  rt->sessions = se;
+  h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
+  h2lua_mark_dirty(se);
+  return se;
+}
+
+/* Closes the socket and the nghttp2 session at once; open streams close
+   with |code|. The record stays until Lua has seen its 'close'. */
+void h2lua_session_teardown(h2lua_session *se, uint32_t code) {
+  h2lua_rt *rt = se->rt;
+  if (se->torn_down) return;
+  se->torn_down = 1;
+  for (h2lua_stream *st = se->streams; st; st = st->next)
+    if (!st->closed) h2lua_stream_closed(st, code);
+  if (se->ngh) nghttp2_session_del(se->ngh);
+  se->ngh = NULL;
+  if (se->bev) bufferevent_free(se->bev);
+  se->bev = NULL;
+  if (se->refd) rt->refs--;
+  se->refd = 0;
+  if (!se->close_queued) {
+    se->close_queued = 1;
+    h2lua_queue(rt, H2LUA_EV_SESSION_CLOSE, NULL, se, NULL, 0, 0);
+  }
+}
+
+void h2lua_session_free(h2lua_session *se) {
+  h2lua_rt *rt = se->rt;
+  h2lua_session_teardown(se, NGHTTP2_CANCEL);
+  while (se->streams) {
+    h2lua_stream *st = se->streams;
+    se->streams = st->next;
+    st->se = NULL;
+    st->next = st->prev = NULL;
+  }
+  for (size_t i = 0; i < rt->ndirty; i++)
+    if (rt->dirty[i] == se) rt->dirty[i] = NULL;
+  if (se->box) se->box->p = NULL;
+  if (!rt->closing && se->lua_ref != LUA_NOREF)
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, se->lua_ref);
+  if (se->prev) se->prev->next = se->next;
+  else rt->sessions = se->next;
+  if (se->next) se->next->prev = se->prev;
+  rt->n_sessions--;
+  free(se);
+}
+
+/* ---- Lua functions on sessions ---- */
+
+static h2lua_session *live_session(lua_State *L) {
+  h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
+  return (se && !se->torn_down) ? se : NULL;
+}
+
+/* core.session_goaway(box, code, last_id, opaque) -> bool */
+static int lsession_goaway(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
+  size_t olen = 0;
+  const char *opaque = luaL_optlstring(L, 4, NULL, &olen);
+  if (se == NULL) return 0;
+  int32_t last = lua_isnoneornil(L, 3)
+                     ? nghttp2_session_get_last_proc_stream_id(se->ngh)
+                     : (int32_t)luaL_checkinteger(L, 3);
+  int rv = nghttp2_submit_goaway(se->ngh, NGHTTP2_FLAG_NONE, last, code,
+                                 (const uint8_t *)opaque, olen);
+  h2lua_mark_dirty(se);
+  lua_pushboolean(L, rv == 0);
+  return 1;
+}
+
+/* core.session_close(box) -> nil: GOAWAY(NO_ERROR), then end once the
+   open streams are done */
+static int lsession_close(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  if (se == NULL || se->closing) return 0;
+  se->closing = 1;
+  nghttp2_submit_goaway(se->ngh, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(se->ngh),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  /* no more requests will be read past the GOAWAY's last stream */
+  h2lua_mark_dirty(se);
+  return 0;
+}
+
+/* core.session_destroy(box, code) -> nil: GOAWAY(code) if a code other
+   than NO_ERROR is given, then tear down now */
+static int lsession_destroy(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
+  if (se == NULL) return 0;
+  nghttp2_session_terminate_session(se->ngh, code);
+  const uint8_t *data;
+  ssize_t n;
+  while ((n = nghttp2_session_mem_send(se->ngh, &data)) > 0)
+    bufferevent_write(se->bev, data, (size_t)n);
+  /* best effort: what the kernel takes now is what the peer gets */
+  evutil_socket_t fd = bufferevent_getfd(se->bev);
+  struct evbuffer *out = bufferevent_get_output(se->bev);
+  if (fd >= 0) evbuffer_write(out, fd);
+  h2lua_session_teardown(se, code == NGHTTP2_NO_ERROR ? NGHTTP2_CANCEL : code);
+  return 0;
+}
+
+/* core.session_ref(box, on) -> nil */
+static int lsession_ref(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  int on = lua_toboolean(L, 2);
+  if (se && on != se->refd) {
+    se->rt->refs += on ? 1 : -1;
+    se->refd = on;
+  }
+  return 0;
+}
+
+/* core.session_alive(box) -> bool */
+static int lsession_alive(lua_State *L) {
+  lua_pushboolean(L, live_session(L) != NULL);
+  return 1;
+}
+
+const luaL_Reg h2lua_session_funcs[] = {
+    {"session_goaway", lsession_goaway},
+    {"session_close", lsession_close},
+    {"session_destroy", lsession_destroy},
+    {"session_ref", lsession_ref},
+    {"session_alive", lsession_alive},
+    {NULL, NULL},
+};

@@ -1,0 +1,312 @@
+/*
+ * Streams: the record behind each request, its header buffer, the request
+ * body waiting for Lua (st->in) and the response body waiting for nghttp2
+ * (st->out, read by the data provider). Owns the h2lua_stream record,
+ * freed after Lua saw the stream's 'close'.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id) {
+  h2lua_stream *st = calloc(1, sizeof(*st));
+  if (st == NULL) return NULL;
+  st->in = evbuffer_new();
+  st->out = evbuffer_new();
+  if (st->in == NULL || st->out == NULL) {
+    if (st->in) evbuffer_free(st->in);
+    if (st->out) evbuffer_free(st->out);
+    free(st);
+    return NULL;
+  }
+  st->se = se;
+  st->id = id;
+  st->lua_ref = LUA_NOREF;
+  st->next = se->streams;
+  if (se->streams) se->streams->prev = st;
+  se->streams = st;
+  se->rt->n_streams++;
+  return st;
+}
+
+void h2lua_stream_free(h2lua_stream *st) {
+  h2lua_session *se = st->se;
+  h2lua_rt *rt = se ? se->rt : NULL;
+  h2lua_stream_consume_headers(st, st->nhdrs);
+  free(st->hdrs);
+  free(st->hdr_flags);
+  evbuffer_free(st->in);
+  evbuffer_free(st->out);
+  if (st->box) st->box->p = NULL;
+  if (se) {
+    if (st->prev) st->prev->next = st->next;
+    else se->streams = st->next;
+    if (st->next) st->next->prev = st->prev;
+    if (!rt->closing && st->lua_ref != LUA_NOREF)
+      luaL_unref(rt->L, LUA_REGISTRYINDEX, st->lua_ref);
+    rt->n_streams--;
+  }
+  free(st);
+}
+
+/* Marks the stream closed with |code| and queues its 'close'. */
+void h2lua_stream_closed(h2lua_stream *st, uint32_t code) {
+  if (st->closed) return;
+  st->closed = 1;
+  st->rst_code = code;
+  h2lua_queue(st->se->rt, H2LUA_EV_STREAM_CLOSE, NULL, st->se, st, code, 0);
+}
+
+int h2lua_stream_add_header(h2lua_stream *st, nghttp2_rcbuf *name,
+                            nghttp2_rcbuf *value, uint8_t flags) {
+  if (st->nhdrs == st->hdrs_cap) {
+    size_t cap = st->hdrs_cap ? st->hdrs_cap * 2 : 16;
+    nghttp2_rcbuf **h = realloc(st->hdrs, cap * 2 * sizeof(*h));
+    if (h == NULL) return -1;
+    st->hdrs = h;
+    uint8_t *f = realloc(st->hdr_flags, cap);
+    if (f == NULL) return -1;
+    st->hdr_flags = f;
+    st->hdrs_cap = cap;
+  }
+  nghttp2_rcbuf_incref(name);
+  nghttp2_rcbuf_incref(value);
+  st->hdrs[2 * st->nhdrs] = name;
+  st->hdrs[2 * st->nhdrs + 1] = value;
+  st->hdr_flags[st->nhdrs] = flags;
+  st->nhdrs++;
+  return 0;
+}
+
+/* Drops the first |npairs| header pairs (a block Lua has been given). */
+void h2lua_stream_consume_headers(h2lua_stream *st, size_t npairs) {
+  if (npairs > st->nhdrs) npairs = st->nhdrs;
+  for (size_t i = 0; i < npairs * 2; i++) nghttp2_rcbuf_decref(st->hdrs[i]);
+  size_t rest = st->nhdrs - npairs;
+  if (rest) {
+    memmove(st->hdrs, st->hdrs + npairs * 2, rest * 2 * sizeof(*st->hdrs));
+    memmove(st->hdr_flags, st->hdr_flags + npairs, rest);
+  }
+  st->nhdrs = rest;
+  st->block_start = st->block_start > npairs ? st->block_start - npairs : 0;
+}
+
+/* The data provider: hands nghttp2 bytes from st->out. No bytes and no
+   finish() yet: deferred until core.write/finish resumes it. */
+static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
+                            uint8_t *buf, size_t length, uint32_t *data_flags,
+                            nghttp2_data_source *source, void *user_data) {
+  h2lua_stream *st = source->ptr;
+  size_t avail = evbuffer_get_length(st->out);
+  ssize_t n = 0;
+  if (avail == 0 && !st->out_eof) {
+    st->deferred = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (avail > 0) {
+    n = evbuffer_remove(st->out, buf, avail < length ? avail : length);
+    if (n < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    avail -= (size_t)n;
+  }
+  if (avail == 0) {
+    if (st->out_eof) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (st->want_trailers) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        h2lua_queue(st->se->rt, H2LUA_EV_WANT_TRAILERS, NULL, st->se, st, 0,
+                    0);
+      }
+    } else if (st->want_drain) {
+      st->want_drain = 0;
+      h2lua_queue(st->se->rt, H2LUA_EV_DRAIN, NULL, st->se, st, 0, 0);
+    }
+  }
+  return n;
+}
+
+/* A stream Lua may still act on: its record exists, nghttp2 has it open
+   and its session is up. */
+static h2lua_stream *live_stream(lua_State *L) {
+  h2lua_stream *st = h2lua_check_box(L, 1, H2LUA_MAGIC_STREAM, "stream");
+  if (st == NULL || st->closed || st->se == NULL || st->se->torn_down)
+    return NULL;
+  return st;
+}
+
+static void resume(h2lua_stream *st) {
+  if (st->deferred && st->responded) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->se->ngh, st->id);
+  }
+  h2lua_mark_dirty(st->se);
+}
+
+/* core.respond(box, endStream, waitForTrailers, sensitive, n1, v1, ...)
+   -> true | false (stream gone) | nil, nghttp2 error. Headers were
+   validated in Lua; nghttp2 copies them. */
+static int lstream_respond(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  int end = lua_toboolean(L, 2);
+  nghttp2_nv *nva;
+  size_t n;
+  if (st == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  h2lua_collect_nv(L, 5, 4, &nva, &n);
+  st->want_trailers = lua_toboolean(L, 3);
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = on_data_read;
+  int rv = nghttp2_submit_response(st->se->ngh, st->id, nva, n,
+                                   end ? NULL : &prd);
+  if (rv != 0) {
+    lua_pushnil(L);
+    lua_pushinteger(L, rv);
+    return 2;
+  }
+  st->responded = 1;
+  if (end) st->out_eof = 1;
+  h2lua_mark_dirty(st->se);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.info(box, sensitive, n1, v1, ...) -> bool: a 1xx HEADERS frame */
+static int lstream_info(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  nghttp2_nv *nva;
+  size_t n;
+  if (st == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  h2lua_collect_nv(L, 3, 2, &nva, &n);
+  int rv = nghttp2_submit_headers(st->se->ngh, NGHTTP2_FLAG_NONE, st->id,
+                                  NULL, nva, n, NULL);
+  h2lua_mark_dirty(st->se);
+  lua_pushboolean(L, rv == 0);
+  return 1;
+}
+
+/* core.trailers(box, sensitive, n1, v1, ...) -> bool */
+static int lstream_trailers(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  nghttp2_nv *nva;
+  size_t n;
+  if (st == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  h2lua_collect_nv(L, 3, 2, &nva, &n);
+  int rv = nghttp2_submit_trailer(st->se->ngh, st->id, nva, n);
+  h2lua_mark_dirty(st->se);
+  lua_pushboolean(L, rv == 0);
+  return 1;
+}
+
+/* core.write(box, data, want_drain) -> buffered bytes | false (gone) */
+static int lstream_write(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (st == NULL || st->out_eof) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (len) evbuffer_add(st->out, data, len);
+  if (lua_toboolean(L, 3)) st->want_drain = 1;
+  resume(st);
+  lua_pushinteger(L, (lua_Integer)evbuffer_get_length(st->out));
+  return 1;
+}
+
+/* core.finish(box[, data]) -> bool: the last bytes; END_STREAM follows */
+static int lstream_finish(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  size_t len = 0;
+  const char *data = luaL_optlstring(L, 2, NULL, &len);
+  if (st == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (len) evbuffer_add(st->out, data, len);
+  st->out_eof = 1;
+  resume(st);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.want_drain(box) -> nil: queue 'drain' when st->out empties */
+static int lstream_want_drain(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  if (st == NULL) return 0;
+  st->want_drain = 1;
+  if (evbuffer_get_length(st->out) == 0) {
+    st->want_drain = 0;
+    h2lua_queue(st->se->rt, H2LUA_EV_DRAIN, NULL, st->se, st, 0, 0);
+  }
+  return 0;
+}
+
+/* core.read(box) -> string | nil: all body bytes received so far, whose
+   stream window is given back to the peer now */
+static int lstream_read(lua_State *L) {
+  h2lua_stream *st = h2lua_check_box(L, 1, H2LUA_MAGIC_STREAM, "stream");
+  if (st == NULL) return 0;
+  size_t len = evbuffer_get_length(st->in);
+  st->data_notified = 0;
+  if (len == 0) return 0;
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, len);
+  evbuffer_remove(st->in, p, len);
+  luaL_pushresultsize(&b, len);
+  if (!st->closed && st->se && !st->se->torn_down) {
+    nghttp2_session_consume_stream(st->se->ngh, st->id, len);
+    h2lua_mark_dirty(st->se);
+  }
+  return 1;
+}
+
+/* core.rst(box, code) -> bool: RST_STREAM(code) */
+static int lstream_rst(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
+  if (st == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  int rv = nghttp2_submit_rst_stream(st->se->ngh, NGHTTP2_FLAG_NONE, st->id,
+                                     code);
+  h2lua_mark_dirty(st->se);
+  lua_pushboolean(L, rv == 0);
+  return 1;
+}
+
+/* core.buffered(box) -> bytes waiting in the outgoing buffer */
+static int lstream_buffered(lua_State *L) {
+  h2lua_stream *st = h2lua_check_box(L, 1, H2LUA_MAGIC_STREAM, "stream");
+  lua_pushinteger(L, st ? (lua_Integer)evbuffer_get_length(st->out) : 0);
+  return 1;
+}
+
+/* core.stream_alive(box) -> bool */
+static int lstream_alive(lua_State *L) {
+  lua_pushboolean(L, live_stream(L) != NULL);
+  return 1;
+}
+
+const luaL_Reg h2lua_stream_funcs[] = {
+    {"respond", lstream_respond},
+    {"info", lstream_info},
+    {"trailers", lstream_trailers},
+    {"write", lstream_write},
+    {"finish", lstream_finish},
+    {"want_drain", lstream_want_drain},
+    {"read", lstream_read},
+    {"rst", lstream_rst},
+    {"buffered", lstream_buffered},
+    {"stream_alive", lstream_alive},
+    {NULL, NULL},
+};
