@@ -96,7 +96,11 @@ end
 M.drain = drain
 
 -- sched.wake(co, a, b, c): resume the waiting coroutine after this event.
+local dispatching = false
+
 function M.wake(co, a, b, c)
+  -- outside a delivery nobody drains the queue: ask the loop for a turn
+  if qtail < qhead and not dispatching then core.want_tick() end
   qtail = qtail + 1
   q_co[qtail], q_a[qtail], q_b[qtail], q_c[qtail] = co, a, b, c
 end
@@ -133,9 +137,11 @@ end
 
 -- The dispatcher the engine calls for every event.
 local function on_core(ev, a, b, c, d, e, f, g)
+  dispatching = true
   local h = handlers[ev]
   local r = h and h(a, b, c, d, e, f, g)
   if qhead <= qtail then drain() end
+  dispatching = false
   return r
 end
 

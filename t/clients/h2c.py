@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""A small HTTP/2 (h2c, prior knowledge) client on python3-h2 for the tests:
+many streams on one connection, many connections at once, and peers that
+misbehave in ways curl and nghttp never do.
+
+  h2c.py streams PORT N           N concurrent GET /s/<i> on one connection
+  h2c.py conns PORT N             N connections at once, one GET /c/<i> each
+  h2c.py noread PORT BYTES SECS   POST BYTES to /noread; report what the
+                                  flow-control windows let through
+  h2c.py rst-after-headers PORT   open a stream, then RST_STREAM(CANCEL) it
+Output: one line per response: "<path> <status> <body>" (body with \\n
+escaped), or "sent <n>" for noread; exit status 0 unless the connection
+failed.
+"""
+import socket
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    conn = h2.connection.H2Connection(
+        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    s.sendall(conn.data_to_send())
+    return s, conn
+
+
+def headers(port, path, method="GET"):
+    return [(":method", method), (":path", path), (":scheme", "http"),
+            (":authority", "127.0.0.1:%d" % port)]
+
+
+def pump(s, conn, results, want, deadline):
+    """Read until |want| streams ended; results: sid -> [status, body]."""
+    done = set()
+    while len(done) < want:
+        if time.time() > deadline:
+            raise SystemExit("timeout with %d of %d done" % (len(done), want))
+        data = s.recv(65536)
+        if not data:
+            raise SystemExit("connection closed with %d of %d done" % (len(done), want))
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                results[ev.stream_id][0] = dict(ev.headers).get(":status")
+            elif isinstance(ev, h2.events.DataReceived):
+                results[ev.stream_id][1] += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                done.add(ev.stream_id)
+        s.sendall(conn.data_to_send())
+
+
+def show(path, status, body):
+    print("%s %s %s" % (path, status, body.decode("latin-1").replace("\n", "\\n")))
+
+
+def streams(port, n):
+    s, conn = connect(port)
+    paths, results = {}, {}
+    for i in range(n):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, headers(port, "/s/%d" % i), end_stream=True)
+        paths[sid] = "/s/%d" % i
+        results[sid] = [None, b""]
+    s.sendall(conn.data_to_send())
+    pump(s, conn, results, n, time.time() + 30)
+    for sid in sorted(paths):
+        show(paths[sid], results[sid][0], results[sid][1])
+    s.close()
+
+
+def conns(port, n):
+    socks = []
+    for i in range(n):
+        s, conn = connect(port)
+        conn.send_headers(1, headers(port, "/c/%d" % i), end_stream=True)
+        s.sendall(conn.data_to_send())
+        socks.append((s, conn, "/c/%d" % i))
+    for s, conn, path in socks:
+        results = {1: [None, b""]}
+        pump(s, conn, results, 1, time.time() + 30)
+        show(path, results[1][0], results[1][1])
+        s.close()
+
+
+def noread(port, total, secs):
+    s, conn = connect(port)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, headers(port, "/noread", "POST"))
+    s.sendall(conn.data_to_send())
+    s.settimeout(0.2)
+    sent, block = 0, b"x" * 16384
+    deadline = time.time() + secs
+    while sent < total and time.time() < deadline:
+        window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+        if window > 0:
+            chunk = block[:min(window, total - sent)]
+            conn.send_data(sid, chunk)
+            sent += len(chunk)
+            s.sendall(conn.data_to_send())
+            continue
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        conn.receive_data(data)
+        s.sendall(conn.data_to_send())
+    print("sent %d" % sent)
+    s.close()
+
+
+def rst_after_headers(port):
+    s, conn = connect(port)
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, headers(port, "/rst", "POST"))
+    s.sendall(conn.data_to_send())
+    time.sleep(0.2)
+    conn.reset_stream(sid, 8)
+    s.sendall(conn.data_to_send())
+    # a second request on the same connection must still work
+    sid2 = conn.get_next_available_stream_id()
+    conn.send_headers(sid2, headers(port, "/after"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    results = {sid2: [None, b""]}
+    pump(s, conn, results, 1, time.time() + 10)
+    show("/after", results[sid2][0], results[sid2][1])
+    s.close()
+
+
+def main():
+    cmd, port = sys.argv[1], int(sys.argv[2])
+    if cmd == "streams":
+        streams(port, int(sys.argv[3]))
+    elif cmd == "conns":
+        conns(port, int(sys.argv[3]))
+    elif cmd == "noread":
+        noread(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "rst-after-headers":
+        rst_after_headers(port)
+    else:
+        raise SystemExit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+-- Test helpers: run a test body inside the h2lua loop (in a coroutine, with
+-- a watchdog), run external clients without blocking the loop, start the
+-- h2lua program, and small utilities. Every wait here is bounded.
+local h2lua = require "h2lua"
+local http2 = require "http2"
+
+local H = {}
+
+H.BIN = os.getenv("H2LUA_BIN") or "./h2lua"
+H.PY = "/usr/bin/python3"   -- Debian's python, which has python3-h2
+H.CLIENTS = "t/clients"
+
+local function readfile(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+H.readfile = readfile
+
+local function writefile(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+H.writefile = writefile
+
+function H.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- Closes every server and session still open (end of a test).
+function H.cleanup()
+  for server in pairs(http2.Http2Server.live) do
+    if server.listening then server:close(function() end) end
+  end
+  for session in pairs(http2.Http2Session.live) do session:destroy() end
+end
+
+local pids = {}
+
+-- H.run(fn[, timeoutMs]): runs fn in a runtime coroutine and the loop
+-- until fn returns; raises fn's error, or a timeout.
+function H.run(fn, timeout)
+  timeout = timeout or 30000
+  local done, failure = false, nil
+  h2lua.spawn(function()
+    local ok, e = xpcall(fn, function(e)
+      if type(e) == "table" then return e end
+      return debug.traceback(tostring(e), 2)
+    end)
+    if not ok then failure = e end
+    done = true
+    H.cleanup()
+  end)
+  local wd = h2lua.setTimeout(function()
+    if not done then
+      failure = "test timed out after " .. timeout .. " ms"
+      H.cleanup()
+      h2lua.stop()
+    end
+  end, timeout)
+  wd:unref()
+  h2lua.run()
+  h2lua.clearTimeout(wd)
+  for pid in pairs(pids) do os.execute("kill -9 " .. pid .. " 2>/dev/null") end
+  pids = {}
+  if not done and failure == nil then
+    failure = "the loop went idle before the test finished (a wait that nothing can end)"
+  end
+  if failure ~= nil then error(failure, 0) end
+end
+
+local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+H.shq = shq
+
+-- H.sh(cmd[, timeoutSec]) -> rc, stdout, stderr. Runs |cmd| in the
+-- background and waits for it while the loop runs (call inside H.run).
+function H.sh(cmd, timeout)
+  timeout = timeout or 60
+  local base = os.tmpname()
+  os.execute(string.format(
+    "(timeout -k 2 %d sh -c %s > %s.out 2> %s.err; echo $? > %s.rct; mv %s.rct %s.rc) >/dev/null 2>&1 & echo $! > %s.pid",
+    timeout, shq(cmd), base, base, base, base, base, base))
+  local pid = tonumber(readfile(base .. ".pid") or "")
+  if pid then pids[pid] = true end
+  local deadline = h2lua.now() + (timeout + 5) * 1000
+  while not H.exists(base .. ".rc") and h2lua.now() < deadline do
+    h2lua.sleep(5)
+  end
+  if pid then pids[pid] = nil end
+  local rc = tonumber(readfile(base .. ".rc") or "") or -1
+  local out, err = readfile(base .. ".out") or "", readfile(base .. ".err") or ""
+  for _, ext in ipairs({ "", ".out", ".err", ".rc", ".pid" }) do os.remove(base .. ext) end
+  return rc, out, err
+end
+
+-- H.listen(server) -> port: listens on an ephemeral port of 127.0.0.1 and
+-- waits for 'listening'.
+function H.listen(server)
+  server:listen(0, "127.0.0.1")
+  local ok, err = server:wait("listening", 5000)
+  assert(ok ~= nil or err == nil, "server did not start listening: " .. tostring(err))
+  return server:address().port
+end
+
+-- H.sha256(data) -> hex digest (sha256sum)
+function H.sha256(data)
+  local path = os.tmpname()
+  writefile(path, data)
+  local p = io.popen("sha256sum " .. path)
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out:match("^(%x+)")
+end
+
+-- H.bytes(n[, seed]) -> n pseudo-random bytes (deterministic)
+function H.bytes(n, seed)
+  local parts, x = {}, seed or 12345
+  local chunk = {}
+  for i = 1, 4096 do
+    x = (x * 1103515245 + 12345) % 2147483648
+    chunk[i] = string.char(x % 256)
+  end
+  local block = table.concat(chunk)
+  local full = n // #block
+  for i = 1, full do parts[i] = block end
+  parts[#parts + 1] = block:sub(1, n - full * #block)
+  return table.concat(parts)
+end
+
+-- External program tests (no loop running): start, read output, stop.
+-- The program's own PID is recorded (signals reach it), and its exit
+-- status lands in base.rc.
+function H.start(script, args, env)
+  local base = os.tmpname()
+  os.execute(string.format(
+    "(%s %s %s %s > %s.out 2> %s.err & echo $! > %s.pid; wait $!; echo $? > %s.rc) >/dev/null 2>&1 &",
+    env or "", H.BIN, script and shq(script) or "", args or "", base, base, base, base))
+  local pid
+  for _ = 1, 250 do
+    pid = tonumber(readfile(base .. ".pid") or "")
+    if pid then break end
+    os.execute("sleep 0.02")
+  end
+  return { pid = pid, base = base }
+end
+
+-- H.wait_output(proc, pattern[, timeoutSec]) -> the first capture of
+-- |pattern| in the program's stdout, or nil on timeout.
+function H.wait_output(proc, pattern, timeout)
+  local tries = math.floor((timeout or 10) * 50)
+  for _ = 1, tries do
+    local out = readfile(proc.base .. ".out") or ""
+    local m = out:match(pattern)
+    if m then return m end
+    os.execute("sleep 0.02")
+  end
+  return nil
+end
+
+function H.running(proc)
+  return os.execute("kill -0 " .. proc.pid .. " 2>/dev/null") == true
+end
+
+-- H.wait_exit(proc[, timeoutSec]) -> whether it exited in time
+function H.wait_exit(proc, timeout)
+  local tries = math.floor((timeout or 10) * 50)
+  for _ = 1, tries do
+    if not H.running(proc) then return true end
+    os.execute("sleep 0.02")
+  end
+  return false
+end
+
+-- H.status(proc[, timeoutSec]) -> the program's exit status, nil on timeout
+function H.status(proc, timeout)
+  for _ = 1, math.floor((timeout or 10) * 50) do
+    local rc = readfile(proc.base .. ".rc")
+    if rc and rc:match("%d") then return tonumber(rc) end
+    os.execute("sleep 0.02")
+  end
+  return nil
+end
+
+function H.stop(proc)
+  os.execute("kill -9 " .. proc.pid .. " 2>/dev/null; pkill -9 -P " .. proc.pid .. " 2>/dev/null")
+  local out, err = readfile(proc.base .. ".out") or "", readfile(proc.base .. ".err") or ""
+  for _, ext in ipairs({ "", ".out", ".err", ".pid", ".rc" }) do os.remove(proc.base .. ext) end
+  return out, err
+end
+
+-- H.leaks() -> nil when no engine object is left, else a description.
+function H.leaks()
+  collectgarbage()
+  collectgarbage()
+  local s = h2lua._stats()
+  if s.sessions ~= 0 or s.streams ~= 0 or s.servers ~= 0 then
+    return string.format("left alive: %d servers, %d sessions, %d streams",
+      s.servers, s.sessions, s.streams)
+  end
+  return nil
+end
+
+return H
