@@ -110,6 +110,10 @@ static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
     avail -= (size_t)n;
   }
   if (avail == 0) {
+    if (st->want_drain) {
+      st->want_drain = 0;
+      h2lua_queue(st->se->rt, H2LUA_EV_DRAIN, NULL, st->se, st, 0, 0);
+    }
     if (st->out_eof) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       if (st->want_trailers) {
@@ -117,9 +121,6 @@ static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
         h2lua_queue(st->se->rt, H2LUA_EV_WANT_TRAILERS, NULL, st->se, st, 0,
                     0);
       }
-    } else if (st->want_drain) {
-      st->want_drain = 0;
-      h2lua_queue(st->se->rt, H2LUA_EV_DRAIN, NULL, st->se, st, 0, 0);
     }
   }
   return n;

@@ -161,8 +161,9 @@ function Emitter:eventNames()
   return out
 end
 
--- emitter:wait(name[, timeoutMs]) -> the event's arguments | nil, "timeout"
--- | nil, "closed". Suspends the calling coroutine.
+-- emitter:wait(name[, timeoutMs]) -> the event's arguments (true for an
+-- event without any) | nil, "timeout" | nil, "closed". Suspends the
+-- calling coroutine.
 function Emitter:wait(name, timeout)
   local co = sched.current("emitter:wait")
   if self._waitclosed and self:_waitclosed(name) then return nil, "closed" end
@@ -182,7 +183,9 @@ function Emitter:wait(name, timeout)
     sched.wake(co, ...)
   end
   on = function(...)
-    if select("#", ...) <= 3 then return finish(...) end
+    local n = select("#", ...)
+    if n == 0 then return finish(true) end -- an event without arguments
+    if n <= 3 then return finish(...) end
     return finish(PACKED, table.pack(...))
   end
   waiters[co] = function() finish(nil, "closed") end

@@ -384,8 +384,8 @@ function Stream._ondrain(self)
   end
 end
 
-function Stream._emit(self, name, a)
-  self:emit(name, a)
+function Stream._emit(self, name)
+  self:emit(name)
 end
 
 function Stream._onwanttrailers(self)
