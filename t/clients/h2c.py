@@ -8,6 +8,10 @@ misbehave in ways curl and nghttp never do.
   h2c.py noread PORT BYTES SECS   POST BYTES to /noread; report what the
                                   flow-control windows let through
   h2c.py rst-after-headers PORT   open a stream, then RST_STREAM(CANCEL) it
+  h2c.py get PORT PATH [name=value|name!=value ...]
+                                  one GET with extra headers (!= sends the
+                                  header never-indexed); prints "h name value
+                                  [never]" per response header, then the body
 Output: one line per response: "<path> <status> <body>" (body with \\n
 escaped), or "sent <n>" for noread; exit status 0 unless the connection
 failed.
@@ -17,6 +21,7 @@ import sys
 import time
 
 import h2.config
+import hpack
 import h2.connection
 import h2.events
 import h2.exceptions
@@ -135,6 +140,42 @@ def rst_after_headers(port):
     s.close()
 
 
+def get(port, path, extra):
+    s, conn = connect(port)
+    hdrs = headers(port, path)
+    for item in extra:
+        if "!=" in item:
+            k, v = item.split("!=", 1)
+            hdrs.append(hpack.NeverIndexedHeaderTuple(k, v))
+        else:
+            k, v = item.split("=", 1)
+            hdrs.append((k, v))
+    conn.send_headers(1, hdrs, end_stream=True)
+    s.sendall(conn.data_to_send())
+    body, done = b"", False
+    s.settimeout(10)
+    while not done:
+        data = s.recv(65536)
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                for h in ev.headers:
+                    never = isinstance(h, hpack.NeverIndexedHeaderTuple)
+                    print("h %s %s%s" % (h[0], h[1], " [never]" if never else ""))
+            elif isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                print("reset %d" % ev.error_code)
+                done = True
+            elif isinstance(ev, h2.events.StreamEnded):
+                done = True
+        s.sendall(conn.data_to_send())
+    sys.stdout.write(body.decode("latin-1"))
+    s.close()
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "streams":
@@ -143,6 +184,8 @@ def main():
         conns(port, int(sys.argv[3]))
     elif cmd == "noread":
         noread(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "get":
+        get(port, sys.argv[3], sys.argv[4:])
     elif cmd == "rst-after-headers":
         rst_after_headers(port)
     else:
