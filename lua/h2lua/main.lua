@@ -27,7 +27,8 @@ return function(mode, what, ...)
     end,
   }
   h2lua.handleSignals(true)
-  sched.spawn(chunk, main, ...)
+  local args = table.pack(...)
+  sched.spawn(function() return chunk(table.unpack(args, 1, args.n)) end, main)
   if status == 0 then h2lua.run() end
   io.stdout:flush()
   return status

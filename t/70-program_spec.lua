@@ -1,0 +1,107 @@
+-- The h2lua program: options, arg, exit status, liveness, and the graceful
+-- shutdown on SIGTERM/SIGINT.
+local H = require "helper"
+
+local function run(cmdline)
+  local p = io.popen(cmdline .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  return out:match("^(.*)rc=(%d+)\n$")
+end
+
+local function script(text)
+  local path = os.tmpname() .. ".lua"
+  H.writefile(path, text)
+  return path
+end
+
+describe("h2lua program", function()
+  it("-v prints the version, -h the usage", function()
+    local out, rc = run(H.BIN .. " -v")
+    assert.equal("0", rc)
+    assert.truthy(out:match("^h2lua %d+%.%d+%.%d+ %(Lua 5%.4"))
+    out, rc = run(H.BIN .. " -h")
+    assert.equal("0", rc)
+    assert.truthy(out:find("usage:", 1, true))
+    out, rc = run(H.BIN .. " -x")
+    assert.equal("2", rc)
+  end)
+
+  it("-e runs code in a coroutine, then the loop, and exits when idle", function()
+    local out, rc = run(H.BIN .. [[ -e 'local h = require "h2lua"; h.sleep(20); h.setTimeout(function() print("timer") end, 10); print("main")']])
+    assert.equal("0", rc)
+    assert.equal("main\ntimer\n", out)
+  end)
+
+  it("gives the script its arguments in arg and ...", function()
+    local path = script([[print(arg[0]:match("[^/]+$"), arg[1], arg[2], #arg, select("#", ...), ...)]])
+    local out, rc = run(H.BIN .. " " .. path .. " one two")
+    os.remove(path)
+    assert.equal("0", rc)
+    assert.equal(path:match("[^/]+$") .. "\tone\ttwo\t2\t2\tone\ttwo\n", out)
+  end)
+
+  it("exits 1 with a traceback when the main chunk raises", function()
+    local path = script("local function f() error('main boom') end\nf()\n")
+    local out, rc = run(H.BIN .. " " .. path)
+    os.remove(path)
+    assert.equal("1", rc)
+    assert.truthy(out:find("main boom", 1, true))
+    assert.truthy(out:find("stack traceback", 1, true))
+    out, rc = run(H.BIN .. " /nonexistent/script.lua")
+    assert.equal("1", rc)
+    assert.truthy(out:find("cannot open", 1, true))
+  end)
+
+  it("an unref'd server does not keep the process alive", function()
+    local out, rc = run(H.BIN .. [[ -e 'local s = require("http2").createServer(); s:listen(0, "127.0.0.1"); s:unref(); print("ok")']])
+    assert.equal("0", rc)
+    assert.equal("ok\n", out)
+  end)
+
+  it("SIGTERM lets a slow response finish, refuses new connections, exits 0", function()
+    local proc = H.start("examples/slow.lua", "0 6 150")
+    local port = H.wait_output(proc, "listening on http://127.0.0.1:(%d+)/", 10)
+    assert.is_not_nil(port, "server did not start")
+    local body = os.tmpname()
+    os.execute("curl -s --http2-prior-knowledge http://127.0.0.1:" .. port ..
+      "/ > " .. body .. " 2>&1 &")
+    -- wait for the first part, then ask the server to stop
+    local first = false
+    for _ = 1, 250 do
+      if (H.readfile(body) or ""):find("part 1", 1, true) then first = true break end
+      os.execute("sleep 0.02")
+    end
+    assert.is_true(first, "no first part")
+    os.execute("kill -TERM " .. proc.pid)
+    os.execute("sleep 0.1")
+    local refused = os.execute("curl -s -m 2 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ >/dev/null 2>&1")
+    assert.is_not_true(refused)
+    local status = H.status(proc, 10)
+    local out, err = H.stop(proc)
+    assert.equal(0, status, err)
+    for _ = 1, 100 do
+      if (H.readfile(body) or ""):find("done\n", 1, true) then break end
+      os.execute("sleep 0.02")
+    end
+    local got = H.readfile(body)
+    os.remove(body)
+    assert.equal("part 1 of 6\npart 2 of 6\npart 3 of 6\npart 4 of 6\npart 5 of 6\npart 6 of 6\ndone\n", got)
+    assert.truthy(out:find("listening", 1, true))
+  end)
+
+  it("a second signal ends the drain at once", function()
+    local proc = H.start("examples/slow.lua", "0 100 200")
+    local port = H.wait_output(proc, "listening on http://127.0.0.1:(%d+)/", 10)
+    assert.is_not_nil(port)
+    os.execute("curl -s -m 10 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ >/dev/null 2>&1 &")
+    os.execute("sleep 0.3")
+    os.execute("kill -INT " .. proc.pid)
+    os.execute("sleep 0.1")
+    assert.is_true(H.running(proc))
+    os.execute("kill -INT " .. proc.pid)
+    local status = H.status(proc, 5)
+    H.stop(proc)
+    assert.equal(0, status)
+  end)
+end)
