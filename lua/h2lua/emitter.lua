@@ -21,7 +21,7 @@ local function is_fn(v) return type(v) == "function" or (type(v) == "table" and 
 
 local function add(self, name, fn, prepend)
   local evs = rawget(self, "_events")
-  if evs == nil then
+  if not evs then
     evs = {}
     rawset(self, "_events", evs)
   end
@@ -80,7 +80,7 @@ local function matches(l, fn) return l == fn or (type(l) == "table" and l.listen
 function Emitter:off(name, fn)
   local evs = rawget(self, "_events")
   local l = evs and evs[name]
-  if l == nil then return self end
+  if not l then return self end
   if is_fn(l) then
     if matches(l, fn) then
       evs[name] = nil
@@ -103,7 +103,7 @@ Emitter.removeListener = Emitter.off
 -- emitter:removeAllListeners([name]) -> emitter
 function Emitter:removeAllListeners(name)
   local evs = rawget(self, "_events")
-  if evs == nil then return self end
+  if not evs then return self end
   if name == nil then
     rawset(self, "_events", nil)
   else
@@ -116,7 +116,7 @@ end
 function Emitter:emit(name, ...)
   local evs = rawget(self, "_events")
   local l = evs and evs[name]
-  if l == nil then
+  if not l then
     if name == "error" then
       local err = ...
       if err == nil then err = errors.new("ERR_UNHANDLED_ERROR", "Unhandled error.") end
@@ -138,7 +138,7 @@ end
 function Emitter:listenerCount(name)
   local evs = rawget(self, "_events")
   local l = evs and evs[name]
-  if l == nil then return 0 end
+  if not l then return 0 end
   if is_fn(l) then return 1 end
   return #l
 end
@@ -147,7 +147,7 @@ end
 function Emitter:listeners(name)
   local evs = rawget(self, "_events")
   local l = evs and evs[name]
-  if l == nil then return {} end
+  if not l then return {} end
   if is_fn(l) then return { type(l) == "table" and l.listener or l } end
   local out = {}
   for i, f in ipairs(l) do out[i] = type(f) == "table" and f.listener or f end
@@ -169,7 +169,7 @@ function Emitter:wait(name, timeout)
   if self._waitclosed and self:_waitclosed(name) then return nil, "closed" end
   local done, timer = false, nil
   local waiters = rawget(self, "_waiters")
-  if waiters == nil then
+  if not waiters then
     waiters = {}
     rawset(self, "_waiters", waiters)
   end
@@ -202,7 +202,7 @@ end
 -- they close, after their 'close' event).
 function Emitter:_closewaiters()
   local waiters = rawget(self, "_waiters")
-  if waiters == nil then return end
+  if not waiters then return end
   rawset(self, "_waiters", nil)
   for _, cancel in pairs(waiters) do cancel() end
 end

@@ -39,7 +39,7 @@ local getters = {
   end,
   sentHeaders = function(self)
     local src = rawget(self, "_sent_src")
-    if src == nil then return nil end
+    if not src then return nil end
     local out = {}
     for k, v in pairs(src) do if type(k) == "string" then out[k:lower()] = v end end
     out[":status"] = self._sent_status
@@ -65,12 +65,17 @@ end
 
 -- Stream._new(session, box, id, endStream, method) -> stream (engine side)
 function Stream._new(session, box, id, end_stream, method)
+  -- One constructor with every field the common path sets, so the table is
+  -- sized once (fields read as nil go through __index, a function call).
   return setmetatable({
     _box = box, id = id, session = session, headersSent = false,
     closed = false, destroyed = false, aborted = false, pending = false,
-    endAfterHeaders = end_stream, rstCode = nil, _ended = false,
+    endAfterHeaders = end_stream, _ended = false,
     _remote_ended = end_stream, _read_ended = false, _flowing = false,
-    _reader = nil, _head = method == "HEAD", _wcbs = nil,
+    _reader = false, _head = method == "HEAD", _wcbs = false,
+    _sent_src = false, _sent_status = false, _sent_date = false,
+    _implicit_end = false, _explicit_end = false, _need_drain = false,
+    _events = false, _waiters = false,
   }, Stream)
 end
 
@@ -188,7 +193,7 @@ function methods:write(data, cb)
   if not buffered then return false end
   if want then
     local w = self._wcbs
-    if w == nil then
+    if not w then
       self._wcbs = { cb }
     else
       w[#w + 1] = cb
@@ -334,7 +339,7 @@ function methods:destroy(err)
   local code = err and INTERNAL_ERROR or (self._ended and self._remote_ended and NO_ERROR or CANCEL)
   self._destroy_err = err
   self.closed = true
-  if self.rstCode == nil then self.rstCode = code end
+  if not self.rstCode then self.rstCode = code end
   core.rst(self._box, code)
   return self
 end
@@ -360,7 +365,7 @@ end
 function Stream._ondata(self)
   local r = self._reader
   if r then
-    self._reader = nil
+    self._reader = false
     sched.wake(r)
   elseif self._flowing then
     sched.defer(flow, self)
@@ -375,7 +380,7 @@ end
 function Stream._ondrain(self)
   local w = self._wcbs
   if w then
-    self._wcbs = nil
+    self._wcbs = false
     for i = 1, #w do sched.defer(w[i]) end
   end
   if self._need_drain then
@@ -422,16 +427,21 @@ function Stream._onclose(self, code)
   self.rstCode = code
   local r = self._reader
   if r then
-    self._reader = nil
+    self._reader = false
     sched.wake(r)
   end
   local w = self._wcbs
   if w then
-    self._wcbs = nil
+    self._wcbs = false
     local err = errors.new("ERR_HTTP2_INVALID_STREAM")
     for i = 1, #w do sched.defer(w[i], err) end
   end
-  sched.spawn(close_events, self, self, self.rstCode)
+  -- nobody listens and nobody waits: nothing to run (the common case)
+  if not self._events and not self._waiters then
+    if code ~= NO_ERROR and not self._ended then self.aborted = true end
+    return
+  end
+  sched.spawn(close_events, self, self, code)
 end
 
 function methods:_waitclosed(name)
