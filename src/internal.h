@@ -105,6 +105,8 @@ struct h2lua_rt {
   /* cached HTTP date, refreshed once a second */
   char date[40];
   int64_t date_sec;
+  h2lua_stream *free_streams; /* recycled stream records */
+  int nfree_streams;
   /* counters for leak checks */
   int n_servers, n_sessions, n_streams;
   int pumping;
@@ -200,6 +202,7 @@ void h2lua_session_free(h2lua_session *se);
 /* stream.c */
 h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id);
 void h2lua_stream_free(h2lua_stream *st);
+void h2lua_stream_pool_free(h2lua_rt *rt);
 void h2lua_stream_closed(h2lua_stream *st, uint32_t code);
 int h2lua_stream_add_header(h2lua_stream *st, nghttp2_rcbuf *name,
                             nghttp2_rcbuf *value, uint8_t flags);

@@ -335,6 +335,7 @@ static int rt_gc(lua_State *L) {
     while (se->streams) h2lua_stream_free(se->streams);
     h2lua_session_free(se);
   }
+  h2lua_stream_pool_free(rt);
   for (size_t i = rt->ev_head; i < rt->ev_len; i++) free(rt->ev[i].data);
   free(rt->ev);
   free(rt->dirty);

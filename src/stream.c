@@ -9,16 +9,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Stream records are recycled with their buffers: a request through the
+   hot path allocates no C memory once the pool is warm. */
+#define STREAM_POOL_MAX 256
+
 h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id) {
-  h2lua_stream *st = calloc(1, sizeof(*st));
-  if (st == NULL) return NULL;
-  st->in = evbuffer_new();
-  st->out = evbuffer_new();
-  if (st->in == NULL || st->out == NULL) {
-    if (st->in) evbuffer_free(st->in);
-    if (st->out) evbuffer_free(st->out);
-    free(st);
-    return NULL;
+  h2lua_rt *rt = se->rt;
+  h2lua_stream *st = rt->free_streams;
+  if (st) {
+    rt->free_streams = st->next;
+    rt->nfree_streams--;
+    struct evbuffer *in = st->in, *out = st->out;
+    nghttp2_rcbuf **hdrs = st->hdrs;
+    uint8_t *flags = st->hdr_flags;
+    size_t cap = st->hdrs_cap;
+    memset(st, 0, sizeof(*st));
+    st->in = in;
+    st->out = out;
+    st->hdrs = hdrs;
+    st->hdr_flags = flags;
+    st->hdrs_cap = cap;
+  } else {
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) return NULL;
+    st->in = evbuffer_new();
+    st->out = evbuffer_new();
+    if (st->in == NULL || st->out == NULL) {
+      if (st->in) evbuffer_free(st->in);
+      if (st->out) evbuffer_free(st->out);
+      free(st);
+      return NULL;
+    }
   }
   st->se = se;
   st->id = id;
@@ -26,18 +47,22 @@ h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id) {
   st->next = se->streams;
   if (se->streams) se->streams->prev = st;
   se->streams = st;
-  se->rt->n_streams++;
+  rt->n_streams++;
   return st;
+}
+
+static void stream_destroy(h2lua_stream *st) {
+  free(st->hdrs);
+  free(st->hdr_flags);
+  evbuffer_free(st->in);
+  evbuffer_free(st->out);
+  free(st);
 }
 
 void h2lua_stream_free(h2lua_stream *st) {
   h2lua_session *se = st->se;
   h2lua_rt *rt = se ? se->rt : NULL;
   h2lua_stream_consume_headers(st, st->nhdrs);
-  free(st->hdrs);
-  free(st->hdr_flags);
-  evbuffer_free(st->in);
-  evbuffer_free(st->out);
   if (st->box) st->box->p = NULL;
   if (se) {
     if (st->prev) st->prev->next = st->next;
@@ -47,7 +72,25 @@ void h2lua_stream_free(h2lua_stream *st) {
       luaL_unref(rt->L, LUA_REGISTRYINDEX, st->lua_ref);
     rt->n_streams--;
   }
-  free(st);
+  if (rt && !rt->closing && rt->nfree_streams < STREAM_POOL_MAX) {
+    evbuffer_drain(st->in, evbuffer_get_length(st->in));
+    evbuffer_drain(st->out, evbuffer_get_length(st->out));
+    st->next = rt->free_streams;
+    rt->free_streams = st;
+    rt->nfree_streams++;
+    return;
+  }
+  stream_destroy(st);
+}
+
+/* Frees the recycled records (at lua_close). */
+void h2lua_stream_pool_free(h2lua_rt *rt) {
+  while (rt->free_streams) {
+    h2lua_stream *st = rt->free_streams;
+    rt->free_streams = st->next;
+    stream_destroy(st);
+  }
+  rt->nfree_streams = 0;
 }
 
 /* Marks the stream closed with |code| and queues its 'close'. */
