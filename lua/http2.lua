@@ -8,6 +8,7 @@ local settings = require "http2.settings"
 local Server = require "http2.server"
 local Session = require "http2.session"
 local Stream = require "http2.stream"
+local compat = require "http2.compat"
 
 local M = {}
 
@@ -56,5 +57,7 @@ M.Http2Server = Server
 M.Http2Session = Session
 M.Http2Stream = Stream
 M.ServerHttp2Stream = Stream
+M.Http2ServerRequest = compat.Http2ServerRequest
+M.Http2ServerResponse = compat.Http2ServerResponse
 
 return M

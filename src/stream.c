@@ -266,7 +266,8 @@ static int lstream_write(lua_State *L) {
   return 1;
 }
 
-/* core.finish(box[, data]) -> bool: the last bytes; END_STREAM follows */
+/* core.finish(box[, data][, want_trailers]) -> bool: the last bytes;
+   END_STREAM follows, or 'wantTrailers' when |want_trailers| */
 static int lstream_finish(lua_State *L) {
   h2lua_stream *st = live_stream(L);
   size_t len = 0;
@@ -275,6 +276,7 @@ static int lstream_finish(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
+  if (lua_toboolean(L, 3)) st->want_trailers = 1;
   if (len) evbuffer_add(st->out, data, len);
   st->out_eof = 1;
   resume(st);

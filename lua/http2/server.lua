@@ -4,6 +4,7 @@ local sched = require "h2lua.sched"
 local errors = require "h2lua.errors"
 local Emitter = require "h2lua.emitter"
 local settings = require "http2.settings"
+local compat = require "http2.compat"
 local core = sched.core
 
 local Server = {}
@@ -125,9 +126,16 @@ function methods:_removesession(session)
   end
 end
 
--- A new stream on one of our sessions: 'stream' here too.
+-- A new stream on one of our sessions: 'stream' here too, and the
+-- Compatibility API's 'request' once anyone listens to that.
 function methods:_onstream(stream, headers, flags, raw)
-  return self:emit("stream", stream, headers, flags, raw)
+  local handled = self:emit("stream", stream, headers, flags, raw)
+  if self._compat then handled = compat.dispatch(self, stream, headers, raw) or handled end
+  return handled
+end
+
+function methods:_onlisten(name)
+  if name == "request" then self._compat = true end
 end
 
 sched.handlers[15] = function(self, errno)

@@ -8,6 +8,7 @@ local errors = require "h2lua.errors"
 local Emitter = require "h2lua.emitter"
 local headers_mod = require "http2.headers"
 local C = require "http2.constants"
+local timers = require "h2lua.timers"
 local core = sched.core
 
 local Stream = {}
@@ -165,6 +166,11 @@ function methods:additionalHeaders(headers)
   self.sentInfoHeaders = info
 end
 
+local function touch(self)
+  local t = rawget(self, "_timer")
+  if t then t:refresh() end
+end
+
 local function ensure_response(self)
   if not self.headersSent then self:respond() end
 end
@@ -189,6 +195,7 @@ function methods:write(data, cb)
   ensure_response(self)
   if self._ended then return false end -- HEAD, 204, 304: no body
   local want = type(cb) == "function"
+  touch(self)
   local buffered = core.write(self._box, data, want)
   if not buffered then return false end
   if want then
@@ -221,7 +228,7 @@ function methods:finish(data, cb)
   self._explicit_end = true
   if self._ended then return self end
   self._ended = true
-  core.finish(self._box, data)
+  core.finish(self._box, data, self._trailers_later)
   return self
 end
 methods["end"] = methods.finish
@@ -344,6 +351,31 @@ function methods:destroy(err)
   return self
 end
 
+-- stream:setTimeout(msecs[, cb]) -> stream: 'timeout' after msecs without
+-- activity (bytes in or out); 0 turns it off.
+function methods:setTimeout(ms, cb)
+  if type(ms) ~= "number" or ms < 0 or ms ~= ms then
+    errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
+  end
+  if cb ~= nil then
+    if type(cb) ~= "function" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+    end
+    self:once("timeout", cb)
+  end
+  local t = rawget(self, "_timer")
+  if t then timers.clearTimeout(t) self._timer = nil end
+  if ms > 0 and not self.destroyed then
+    t = timers.setTimeout(function()
+      self._timer = nil
+      if not self.destroyed then self:emit("timeout") end
+    end, ms)
+    t:unref()
+    self._timer = t
+  end
+  return self
+end
+
 -- An error in a handler: 500 if nothing was sent, else RST_STREAM.
 function methods:_onerror(err)
   io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
@@ -363,6 +395,7 @@ end
 
 -- Engine events.
 function Stream._ondata(self)
+  touch(self)
   local r = self._reader
   if r then
     self._reader = false
@@ -436,6 +469,8 @@ function Stream._onclose(self, code)
     local err = errors.new("ERR_HTTP2_INVALID_STREAM")
     for i = 1, #w do sched.defer(w[i], err) end
   end
+  local t = rawget(self, "_timer")
+  if t then timers.clearTimeout(t) self._timer = nil end
   -- nobody listens and nobody waits: nothing to run (the common case)
   if not self._events and not self._waiters then
     if code ~= NO_ERROR and not self._ended then self.aborted = true end

@@ -30,7 +30,8 @@ import h2.exceptions
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
     conn = h2.connection.H2Connection(
-        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                       validate_outbound_headers=False))
     conn.initiate_connection()
     s.sendall(conn.data_to_send())
     return s, conn
@@ -143,6 +144,11 @@ def rst_after_headers(port):
 def get(port, path, extra):
     s, conn = connect(port)
     hdrs = headers(port, path)
+    if extra and extra[0].startswith(":method="):
+        method = extra.pop(0).split("=", 1)[1]
+        hdrs = [(":method", method), (":authority", "127.0.0.1:%d" % port)]
+        if method != "CONNECT":
+            hdrs += [(":path", path), (":scheme", "http")]
     for item in extra:
         if "!=" in item:
             k, v = item.split("!=", 1)

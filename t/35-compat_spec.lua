@@ -1,0 +1,188 @@
+-- The Compatibility API over HTTP/2: createServer(onRequest), req and res.
+local H = require "helper"
+local http2 = require "http2"
+
+local function get(port, path, ...)
+  local extra = {}
+  for i, v in ipairs({ ... }) do extra[i] = H.shq(v) end
+  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py get " .. port .. " " .. path .. " " ..
+    table.concat(extra, " "))
+end
+
+describe("compatibility API", function()
+  after_each(function() assert.is_nil(H.leaks()) end)
+
+  it("createServer(onRequest) gets req and res with Node's fields", function()
+    H.run(function()
+      local seen
+      local server = http2.createServer(function(req, res)
+        seen = { req.method, req.url, req.authority, req.scheme, req.httpVersion,
+          req.headers["x-a"], #req.rawHeaders > 0, req.stream ~= nil,
+          req.socket.remoteAddress, req.complete }
+        res:setHeader("Content-Type", "text/plain")
+        res:setHeader("X-Foo", "bar")
+        assert.equal("text/plain", res:getHeader("content-type"))
+        assert.is_true(res:hasHeader("X-FOO"))
+        assert.same({ "content-type", "x-foo" }, res:getHeaderNames())
+        assert.same({ ["content-type"] = "text/plain", ["x-foo"] = "bar" }, res:getHeaders())
+        res:removeHeader("x-foo")
+        assert.is_false(res:hasHeader("x-foo"))
+        assert.is_false(res.headersSent)
+        res:writeHead(201, { ["x-bar"] = "baz" })
+        assert.is_true(res.headersSent)
+        assert.equal(201, res.statusCode)
+        local ok, e = pcall(res.setHeader, res, "x-late", "1")
+        assert.equal("ERR_HTTP2_HEADERS_SENT", e.code)
+        res:write("hello ")
+        res:finish("world")
+        assert.is_true(res.finished)
+        assert.is_true(res.writableEnded)
+      end)
+      local port = H.listen(server)
+      local rc, out, err = get(port, "/p?x=1", "x-a=1")
+      assert.equal(0, rc, err)
+      assert.same({ "GET", "/p?x=1", "127.0.0.1:" .. port, "http", "2.0", "1", true, true,
+        "127.0.0.1", false }, seen)  -- complete: the body was not read yet
+      assert.truthy(out:find("h :status 201\n", 1, true))
+      assert.truthy(out:find("h content-type text/plain\n", 1, true))
+      assert.truthy(out:find("h x-bar baz\n", 1, true))
+      assert.falsy(out:find("x-foo", 1, true))
+      assert.truthy(out:find("hello world$"))
+    end)
+  end)
+
+  it("statusCode and header setters validate like Node", function()
+    H.run(function()
+      local errs = {}
+      local server = http2.createServer(function(req, res)
+        local function try(f, ...) local _, e = pcall(f, ...) errs[#errs + 1] = e.code end
+        try(function() res.statusCode = 99 end)
+        try(function() res.statusCode = 600 end)
+        try(function() res.statusCode = 101 end)
+        try(res.setHeader, res, "bad name", "x")
+        try(res.setHeader, res, "x-ok", nil)
+        try(res.setHeader, res, "x-ok", "a\nb")
+        try(function() res.headersSent = true end)
+        res.statusCode = 404
+        res.statusMessage = "ignored in HTTP/2"
+        assert.equal("", res.statusMessage)
+        res.sendDate = false
+        res:finish("nope")
+        local _, e = pcall(res.write, res, "late")
+        errs[#errs + 1] = e.code
+      end)
+      local port = H.listen(server)
+      local rc, out = get(port, "/")
+      assert.equal(0, rc)
+      assert.same({ "ERR_HTTP2_STATUS_INVALID", "ERR_HTTP2_STATUS_INVALID",
+        "ERR_HTTP2_INFO_STATUS_NOT_ALLOWED", "ERR_INVALID_HTTP_TOKEN",
+        "ERR_HTTP2_INVALID_HEADER_VALUE", "ERR_HTTP2_INVALID_HEADER_VALUE",
+        "ERR_INVALID_ARG_VALUE", "ERR_STREAM_WRITE_AFTER_END" }, errs)
+      assert.truthy(out:find("h :status 404\n", 1, true))
+      assert.falsy(out:find("h date", 1, true))
+    end)
+  end)
+
+  it("reads the request body by events and by readAll, and sends trailers", function()
+    H.run(function()
+      local server = http2.createServer(function(req, res)
+        local parts = {}
+        req:on("data", function(c) parts[#parts + 1] = c end)
+        req:on("end", function()
+          res:addTrailers({ ["x-checksum"] = H.sha256(table.concat(parts)) })
+          res:finish(tostring(#table.concat(parts)))
+        end)
+      end)
+      local port = H.listen(server)
+      local data = H.bytes(100000, 1)
+      local path = os.tmpname()
+      H.writefile(path, data)
+      local rc, out, err = H.sh("nghttp -v -d " .. path .. " http://127.0.0.1:" .. port .. "/")
+      os.remove(path)
+      assert.equal(0, rc, err)
+      assert.truthy(out:find("x-checksum: " .. H.sha256(data), 1, true), out)
+      assert.truthy(out:find("100000", 1, true))
+    end)
+  end)
+
+  it("Expect: 100-continue gets 100 then the response; other expectations 417", function()
+    H.run(function()
+      local server = http2.createServer(function(req, res)
+        res:finish("body " .. req:readAll())
+      end)
+      local port = H.listen(server)
+      local rc, out = get(port, "/", "expect=100-continue")
+      assert.equal(0, rc)
+      assert.truthy(out:find("h :status 200\n", 1, true))
+      local rc2, out2 = get(port, "/", "expect=something-else")
+      assert.equal(0, rc2)
+      assert.truthy(out2:find("h :status 417\n", 1, true))
+      -- curl's own 100-continue handling over h2
+      local path = os.tmpname()
+      H.writefile(path, "abc")
+      local rc3, out3 = H.sh("curl -sS --http2-prior-knowledge -H 'Expect: 100-continue' --data-binary @" ..
+        path .. " http://127.0.0.1:" .. port .. "/")
+      os.remove(path)
+      assert.equal(0, rc3)
+      assert.equal("body abc", out3)
+    end)
+  end)
+
+  it("'checkContinue' takes over when listened to", function()
+    H.run(function()
+      local server = http2.createServer(function() error("not here") end)
+      server:on("checkContinue", function(req, res)
+        res:writeContinue()
+        res:writeHead(202)
+        res:finish("checked")
+      end)
+      local port = H.listen(server)
+      local rc, out = get(port, "/", "expect=100-continue")
+      assert.equal(0, rc)
+      assert.truthy(out:find("h :status 202\n", 1, true))
+      assert.truthy(out:find("checked$"))
+    end)
+  end)
+
+  it("CONNECT without a 'connect' listener gets 405", function()
+    H.run(function()
+      local server = http2.createServer(function(_, res) res:finish("no") end)
+      local port = H.listen(server)
+      local rc, out = get(port, "/", ":method=CONNECT")
+      assert.equal(0, rc)
+      assert.truthy(out:find("h :status 405\n", 1, true))
+    end)
+  end)
+
+  it("writeEarlyHints sends 103 before the response", function()
+    H.run(function()
+      local server = http2.createServer(function(_, res)
+        res:writeEarlyHints({ link = "</style.css>; rel=preload; as=style" })
+        local ok, e = pcall(res.writeEarlyHints, res, {})
+        assert.equal("ERR_INVALID_ARG_VALUE", e.code)
+        res:finish("ok")
+      end)
+      local port = H.listen(server)
+      local rc, out = H.sh("nghttp -v http://127.0.0.1:" .. port .. "/")
+      assert.equal(0, rc)
+      assert.truthy(out:find(":status: 103", 1, true))
+      assert.truthy(out:find("link: </style.css>; rel=preload; as=style", 1, true))
+      assert.truthy(out:find(":status: 200", 1, true))
+    end)
+  end)
+
+  it("req and res emit 'close'; res emits 'finish'", function()
+    H.run(function()
+      local events = {}
+      local server = http2.createServer(function(req, res)
+        req:on("close", function() events[#events + 1] = "req close" end)
+        res:on("close", function() events[#events + 1] = "res close" end)
+        res:finish("x", function() events[#events + 1] = "finish cb" end)
+      end)
+      local port = H.listen(server)
+      assert.equal(0, (get(port, "/")))
+      for _ = 1, 100 do if #events >= 3 then break end require("h2lua").sleep(5) end
+      assert.same({ "finish cb", "req close", "res close" }, events)
+    end)
+  end)
+end)
