@@ -135,12 +135,12 @@ end
 
 -- External program tests (no loop running): start, read output, stop.
 -- The program's own PID is recorded (signals reach it), and its exit
--- status lands in base.rc.
-function H.start(script, args, env)
+-- status lands in base.rc. |prefix| goes before the program (env, valgrind).
+function H.start(script, args, prefix)
   local base = os.tmpname()
   os.execute(string.format(
     "(%s %s %s %s > %s.out 2> %s.err & echo $! > %s.pid; wait $!; echo $? > %s.rc) >/dev/null 2>&1 &",
-    env or "", H.BIN, script and shq(script) or "", args or "", base, base, base, base))
+    prefix or "", H.BIN, script and shq(script) or "", args or "", base, base, base, base))
   local pid
   for _ = 1, 250 do
     pid = tonumber(readfile(base .. ".pid") or "")

@@ -1,0 +1,68 @@
+-- The suite's kind of server under valgrind: no invalid access, nothing
+-- definitely or indirectly lost, through uploads, downloads, resets,
+-- handler errors and the graceful shutdown.
+local H = require "helper"
+
+local VALGRIND = "valgrind --error-exitcode=99 --leak-check=full " ..
+  "--errors-for-leak-kinds=definite,indirect --log-file=%s"
+
+describe("under valgrind", function()
+  it("a server run leaks nothing and touches no freed memory", function()
+    local log = os.tmpname()
+    local app = os.tmpname() .. ".lua"
+    H.writefile(app, [[
+      local http2 = require "http2"
+      local h2lua = require "h2lua"
+      local server = http2.createServer()
+      server:on("stream", function(stream, headers)
+        local p = headers[":path"]
+        if p == "/boom" then error("boom") end
+        if p == "/up" then
+          local body = stream:readAll()
+          stream:respond()
+          stream:finish(tostring(body and #body))
+          return
+        end
+        if p == "/rst" then h2lua.sleep(100) return end
+        stream:respond({ ["x-n"] = 1 })
+        for i = 1, 40 do
+          if not stream:write(string.rep("x", 8192)) then stream:wait("drain") end
+        end
+        stream:finish()
+      end)
+      server:listen(0, "127.0.0.1", function()
+        print("listening on http://127.0.0.1:" .. server:address().port .. "/")
+        io.stdout:flush()
+      end)
+    ]])
+    local proc = H.start(app, "", string.format(VALGRIND, log))
+    local port = H.wait_output(proc, "listening on http://127.0.0.1:(%d+)/", 60)
+    assert.is_not_nil(port, "server did not start under valgrind")
+    local base = "http://127.0.0.1:" .. port
+    local up = os.tmpname()
+    H.writefile(up, H.bytes(200000, 2))
+    local function sh(cmd)
+      local p = io.popen(cmd .. " 2>/dev/null")
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    assert.equal(327680, #sh("curl -s --http2-prior-knowledge " .. base .. "/dl"))
+    assert.equal("200000", sh("nghttp -d " .. up .. " " .. base .. "/up"))
+    assert.equal("500", sh("curl -s -o /dev/null -w '%{http_code}' --http2-prior-knowledge " .. base .. "/boom"))
+    sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py rst-after-headers " .. port)
+    sh("h2load -n 200 -c 4 -m 4 " .. base .. "/")
+    os.remove(up)
+    os.execute("kill -TERM " .. proc.pid)
+    local status = H.status(proc, 60)
+    H.stop(proc)
+    local report = H.readfile(log) or ""
+    if os.getenv("H2LUA_KEEP_VALGRIND") then H.writefile(os.getenv("H2LUA_KEEP_VALGRIND"), report) end
+    os.remove(log)
+    os.remove(app)
+    assert.equal(0, status, report)
+    assert.truthy(report:find("ERROR SUMMARY: 0 errors", 1, true), report)
+    assert.falsy(report:find("definitely lost: [1-9]"), report)
+    assert.falsy(report:find("indirectly lost: [1-9]"), report)
+  end)
+end)
