@@ -100,10 +100,11 @@ function M.flatten(headers, pseudo_ok, skip)
             errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name)
           end
         end
-        if is_single or name ~= key then
+        -- two keys can name one field only when one is not lower-case
+        if is_single and name ~= key then
           seen = seen or {}
-          if seen[name] then
-            if is_single then errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name) end
+          if seen[name] or rawget(headers, name) ~= nil then
+            errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name)
           end
           seen[name] = true
         end
