@@ -17,6 +17,7 @@ M.clearImmediate = timers.clearImmediate
 M.sleep = timers.sleep
 M.Timer = timers.Timer
 M.errors = errors
+M.PerformanceObserver = require("h2lua.perf").PerformanceObserver
 
 -- How long a graceful shutdown lets in-flight streams run (ms).
 M.drainTimeout = 10000

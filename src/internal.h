@@ -60,7 +60,9 @@ enum {
   H2LUA_EV_SETTINGS_ACK,
   H2LUA_EV_PING_ACK,   /* opaque = 8-byte payload */
   H2LUA_EV_PING,       /* a ping from the peer (not an ACK) */
-  H2LUA_EV_FRAME_ERROR, /* a = frame type, b = error code */
+  H2LUA_EV_FRAME_ERROR, /* a = frame type, b = error code, st or stream 0 */
+  H2LUA_EV_SESSION_TIMEOUT,
+  H2LUA_EV_STREAM_REFUSED, /* a = stream id: a stream refused by a limit */
 };
 
 typedef struct h2lua_event {
@@ -112,6 +114,16 @@ struct h2lua_rt {
   int pumping;
 };
 
+/* Per-session limits of the createServer options that nghttp2 does not
+   enforce itself. */
+typedef struct h2lua_limits {
+  size_t max_header_pairs;     /* maxHeaderListPairs */
+  size_t max_session_memory;   /* maxSessionMemory, bytes */
+  uint32_t max_invalid_frames; /* maxSessionInvalidFrames */
+  uint32_t max_rejected_streams; /* maxSessionRejectedStreams */
+  int padding;                 /* PADDING_STRATEGY_* */
+} h2lua_limits;
+
 struct h2lua_server {
   h2lua_rt *rt;
   struct evconnlistener *lev;
@@ -121,6 +133,7 @@ struct h2lua_server {
   nghttp2_settings_entry settings[16];
   size_t nsettings;
   nghttp2_option *opt;
+  h2lua_limits limits;
   h2lua_server *next, *prev;
 };
 
@@ -140,6 +153,18 @@ struct h2lua_session {
   size_t unconsumed_conn;  /* received body bytes to give back at once */
   char remote_addr[64], local_addr[64];
   int remote_port, local_port, family;
+  h2lua_limits limits;
+  nghttp2_mem mem;         /* counting allocator for maxSessionMemory */
+  size_t mem_used;
+  uint32_t invalid_frames, rejected_streams;
+  size_t nopen;            /* open streams, for maxConcurrentStreams */
+  /* inactivity timeout (session:setTimeout) */
+  struct event *timeout_ev;
+  double timeout_ms, last_activity;
+  /* metrics */
+  double start_time;
+  uint64_t bytes_read, bytes_written, frames_received, frames_sent;
+  uint32_t max_concurrent, stream_count;
   h2lua_stream *streams;   /* open streams, to close at teardown */
   h2lua_session *next, *prev;
 };
@@ -159,6 +184,9 @@ struct h2lua_stream {
   int remote_ended;
   int head_request;
   uint32_t rst_code;
+  /* metrics: times in ms of the monotonic clock, 0 when not yet */
+  double start_time, first_header, first_byte, first_byte_sent;
+  uint64_t bytes_read, bytes_written;
   struct evbuffer *in;     /* request body not yet read by Lua */
   struct evbuffer *out;    /* response body not yet taken by nghttp2 */
   /* header block under construction: name, value pairs, with flags */
@@ -183,6 +211,7 @@ void h2lua_push_ref(lua_State *L, int ref);
 int h2lua_raise(lua_State *L, const char *code, const char *name,
                 const char *fmt, ...);
 const char *h2lua_date(h2lua_rt *rt);
+double h2lua_now(void);
 void h2lua_rt_addref(h2lua_rt *rt, int delta);
 
 /* loop.c */

@@ -58,12 +58,16 @@ static int lloop_stop(lua_State *L) {
   return 0;
 }
 
-/* core.now() -> milliseconds of a monotonic clock (float) */
-static int lloop_now(lua_State *L) {
+/* Milliseconds of a monotonic clock. */
+double h2lua_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000.0 +
-                        (lua_Number)ts.tv_nsec / 1e6);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* core.now() -> milliseconds of a monotonic clock (float) */
+static int lloop_now(lua_State *L) {
+  lua_pushnumber(L, h2lua_now());
   return 1;
 }
 

@@ -205,8 +205,25 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     lua_pushstring(L, nghttp2_strerror((int)ev->a));
     nargs += 3;
     break;
-  case H2LUA_EV_GOAWAY:
   case H2LUA_EV_FRAME_ERROR:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    if (!st || !push_obj(L, st->lua_ref)) lua_pushnil(L);
+    lua_pushinteger(L, ev->a);
+    lua_pushinteger(L, ev->b);
+    lua_pushinteger(L, (lua_Integer)ev->datalen);
+    ev->datalen = 0;
+    nargs += 5;
+    break;
+  case H2LUA_EV_SESSION_TIMEOUT:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    nargs++;
+    break;
+  case H2LUA_EV_STREAM_REFUSED:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    lua_pushinteger(L, ev->a);
+    nargs += 2;
+    break;
+  case H2LUA_EV_GOAWAY:
     if (!push_obj(L, se->lua_ref)) goto skip;
     lua_pushinteger(L, ev->a);
     lua_pushinteger(L, ev->b);

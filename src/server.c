@@ -118,9 +118,13 @@ static int lserver_listen(lua_State *L) {
   nghttp2_option_new(&sv->opt);
   nghttp2_option_set_no_auto_window_update(sv->opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(sv->opt, 100);
-  sv->settings[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
-  sv->settings[0].value = 100;
-  sv->nsettings = 1;
+  sv->nsettings = 0;
+  /* Node.js's defaults */
+  sv->limits.max_header_pairs = 128;
+  sv->limits.max_session_memory = 10 * 1024 * 1024;
+  sv->limits.max_invalid_frames = 1000;
+  sv->limits.max_rejected_streams = 100;
+  sv->limits.padding = 0;
   sv->refd = 1;
   rt->refs++;
   rt->n_servers++;
@@ -184,7 +188,43 @@ static int lserver_settings(lua_State *L) {
   return 0;
 }
 
+static lua_Integer opt_int(lua_State *L, const char *k, lua_Integer dflt) {
+  lua_getfield(L, 2, k);
+  lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+/* core.server_options(box, options) -> nil: the createServer options for
+   sessions accepted from now on (validated in Lua) */
+static int lserver_options(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (sv == NULL) return 0;
+  lua_Integer v;
+  if ((v = opt_int(L, "maxDeflateDynamicTableSize", -1)) >= 0)
+    nghttp2_option_set_max_deflate_dynamic_table_size(sv->opt, (size_t)v);
+  if ((v = opt_int(L, "maxSettings", -1)) >= 0)
+    nghttp2_option_set_max_settings(sv->opt, (size_t)v);
+  if ((v = opt_int(L, "maxSendHeaderBlockLength", -1)) >= 0)
+    nghttp2_option_set_max_send_header_block_length(sv->opt, (size_t)v);
+  if ((v = opt_int(L, "peerMaxConcurrentStreams", -1)) >= 0)
+    nghttp2_option_set_peer_max_concurrent_streams(sv->opt, (uint32_t)v);
+  if ((v = opt_int(L, "maxHeaderListPairs", -1)) >= 0)
+    sv->limits.max_header_pairs = (size_t)(v < 4 ? 4 : v);
+  if ((v = opt_int(L, "maxSessionMemory", -1)) >= 0)
+    sv->limits.max_session_memory = (size_t)(v < 1 ? 1 : v) * 1024 * 1024;
+  if ((v = opt_int(L, "maxSessionInvalidFrames", -1)) >= 0)
+    sv->limits.max_invalid_frames = (uint32_t)v;
+  if ((v = opt_int(L, "maxSessionRejectedStreams", -1)) >= 0)
+    sv->limits.max_rejected_streams = (uint32_t)v;
+  if ((v = opt_int(L, "paddingStrategy", -1)) >= 0)
+    sv->limits.padding = (int)v;
+  return 0;
+}
+
 const luaL_Reg h2lua_server_funcs[] = {
+    {"server_options", lserver_options},
     {"listen", lserver_listen},
     {"server_close", lserver_close},
     {"server_ref", lserver_ref},

@@ -12,12 +12,69 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Stop taking frames from nghttp2 while this much waits for the socket:
    that is the backpressure that keeps a slow reader from filling memory. */
 #define OUTPUT_WOULDBLOCK_THRESHOLD (64 * 1024)
 
 static nghttp2_session_callbacks *callbacks;
+
+/* The counting allocator behind maxSessionMemory: every nghttp2 allocation
+   of the session carries its size in front of it. */
+#define MEM_HDR 16
+
+static void *mem_malloc(size_t n, void *ud) {
+  h2lua_session *se = ud;
+  char *p = malloc(n + MEM_HDR);
+  if (p == NULL) return NULL;
+  *(size_t *)p = n;
+  se->mem_used += n;
+  return p + MEM_HDR;
+}
+
+static void mem_free(void *ptr, void *ud) {
+  h2lua_session *se = ud;
+  if (ptr == NULL) return;
+  char *p = (char *)ptr - MEM_HDR;
+  se->mem_used -= *(size_t *)p;
+  free(p);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *ud) {
+  h2lua_session *se = ud;
+  if (size && nmemb > ((size_t)-1 - MEM_HDR) / size) return NULL;
+  size_t n = nmemb * size;
+  char *p = calloc(1, n + MEM_HDR);
+  if (p == NULL) return NULL;
+  *(size_t *)p = n;
+  se->mem_used += n;
+  return p + MEM_HDR;
+}
+
+static void *mem_realloc(void *ptr, size_t n, void *ud) {
+  h2lua_session *se = ud;
+  if (ptr == NULL) return mem_malloc(n, ud);
+  char *p = (char *)ptr - MEM_HDR;
+  size_t old = *(size_t *)p;
+  char *q = realloc(p, n + MEM_HDR);
+  if (q == NULL) return NULL;
+  *(size_t *)q = n;
+  se->mem_used = se->mem_used - old + n;
+  return q + MEM_HDR;
+}
+
+/* What counts against maxSessionMemory: nghttp2's own memory, bytes
+   waiting for the socket, and the stream records. */
+static int memory_available(h2lua_session *se, size_t more) {
+  size_t used = se->mem_used + se->nopen * sizeof(h2lua_stream) + more;
+  if (se->bev) used += evbuffer_get_length(bufferevent_get_output(se->bev));
+  return used <= se->limits.max_session_memory;
+}
+
+static void touch(h2lua_session *se) {
+  if (se->timeout_ms > 0) se->last_activity = h2lua_now();
+}
 
 /* Called by nghttp2 when a HEADERS frame starts. A request opens a stream
    record; trailers append to the record's header buffer. */
@@ -28,11 +85,31 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
   h2lua_stream *st =
       nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL) {
+    if (!memory_available(se, sizeof(h2lua_stream))) {
+      /* maxSessionMemory: refuse new streams while over it; a peer that
+         keeps opening them anyway ends the session */
+      if (se->rejected_streams++ >= se->limits.max_rejected_streams) {
+        nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+      }
+      nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_ENHANCE_YOUR_CALM);
+      h2lua_queue(se->rt, H2LUA_EV_STREAM_REFUSED, NULL, se, NULL,
+                  frame->hd.stream_id, 0);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     st = h2lua_stream_new(se, frame->hd.stream_id);
     if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, st);
+    se->nopen++;
+    se->stream_count++;
+    if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
+    st->start_time = h2lua_now();
   }
-  if (st) st->block_start = st->nhdrs;
+  if (st) {
+    st->block_start = st->nhdrs;
+    if (st->first_header == 0) st->first_header = h2lua_now();
+  }
   return 0;
 }
 
@@ -44,6 +121,11 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
   h2lua_stream *st =
       nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
   if (st == NULL || st->closed) return 0;
+  if (st->nhdrs - st->block_start >= st->se->limits.max_header_pairs) {
+    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                              NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   if (h2lua_stream_add_header(st, name, value, flags) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   return 0;
@@ -58,6 +140,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   if (frame->hd.stream_id)
     st = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  se->frames_received++;
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
     if (st == NULL || st->closed) break;
@@ -115,6 +198,8 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
   se->unconsumed_conn += len;
   h2lua_stream *st = nghttp2_session_get_stream_user_data(ngh, stream_id);
   if (st == NULL || st->closed) return 0;
+  if (st->first_byte == 0) st->first_byte = h2lua_now();
+  st->bytes_read += len;
   if (evbuffer_add(st->in, data, len) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (!st->data_notified) {
@@ -135,9 +220,67 @@ static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
   return 0;
 }
 
+/* Called after a frame went out: counters and first-byte times. */
+static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
+                         void *user_data) {
+  h2lua_session *se = user_data;
+  se->frames_sent++;
+  if (frame->hd.type == NGHTTP2_DATA && frame->hd.stream_id) {
+    h2lua_stream *st =
+        nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+    if (st) {
+      if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
+      st->bytes_written += frame->hd.length;
+    }
+  }
+  return 0;
+}
+
+/* Called when nghttp2 could not send a frame we submitted (a header block
+   over maxSendHeaderBlockLength, say): 'frameError' in Lua. */
+static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
+                             int lib_error, void *user_data) {
+  h2lua_session *se = user_data;
+  if (lib_error == NGHTTP2_ERR_SESSION_CLOSING ||
+      lib_error == NGHTTP2_ERR_STREAM_CLOSED ||
+      lib_error == NGHTTP2_ERR_STREAM_CLOSING)
+    return 0;
+  h2lua_stream *st = NULL;
+  if (frame->hd.stream_id)
+    st = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+  h2lua_queue(se->rt, H2LUA_EV_FRAME_ERROR, NULL, se, st, frame->hd.type,
+              lib_error);
+  se->rt->ev[se->rt->ev_len - 1].datalen = (size_t)frame->hd.stream_id;
+  return 0;
+}
+
+/* PADDING_STRATEGY_MAX pads to the largest payload allowed; ALIGNED makes
+   the frame (with its 9-byte header) a multiple of 8 when it can. */
+static ssize_t on_select_padding(nghttp2_session *ngh,
+                                 const nghttp2_frame *frame,
+                                 size_t max_payloadlen, void *user_data) {
+  h2lua_session *se = user_data;
+  size_t len = frame->hd.length;
+  if (se->limits.padding == 2) return (ssize_t)max_payloadlen;
+  if (se->limits.padding == 1) {
+    size_t r = (len + 9) % 8;
+    if (r == 0) return (ssize_t)len;
+    size_t padded = len + (8 - r);
+    return (ssize_t)(padded < max_payloadlen ? padded : max_payloadlen);
+  }
+  return (ssize_t)len;
+}
+
+/* Called for each frame nghttp2 found invalid: a peer that sends more
+   than maxSessionInvalidFrames of them loses the session. */
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
+  h2lua_session *se = user_data;
+  if (++se->invalid_frames > se->limits.max_invalid_frames) {
+    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
   return 0;
 }
 
@@ -155,6 +298,12 @@ static nghttp2_session_callbacks *get_callbacks(void) {
                                                          on_stream_close);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
       callbacks, on_invalid_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks,
+                                                       on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks,
+                                                           on_frame_not_send);
+  nghttp2_session_callbacks_set_select_padding_callback(callbacks,
+                                                        on_select_padding);
   return callbacks;
 }
 
@@ -181,6 +330,8 @@ int h2lua_session_flush(h2lua_session *se) {
       h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
       return -1;
     }
+    se->bytes_written += (uint64_t)n;
+    touch(se);
   }
   if (!nghttp2_session_want_read(se->ngh) &&
       !nghttp2_session_want_write(se->ngh) && evbuffer_get_length(out) == 0) {
@@ -196,9 +347,11 @@ static void on_read(struct bufferevent *bev, void *arg) {
   h2lua_rt *rt = se->rt;
   struct evbuffer *in = bufferevent_get_input(bev);
   size_t len;
+  touch(se);
   while ((len = evbuffer_get_length(in)) > 0) {
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
+    se->bytes_read += v.iov_len;
     ssize_t rv = nghttp2_session_mem_recv(se->ngh, v.iov_base, v.iov_len);
     if (rv < 0) {
       h2lua_queue(rt, H2LUA_EV_SESSION_ERROR, NULL, se, NULL, rv, 0);
@@ -270,7 +423,15 @@ h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
     free(se);
     return NULL;
   }
-  if (nghttp2_session_server_new2(&se->ngh, get_callbacks(), se, sv->opt)) {
+  se->limits = sv->limits;
+  se->mem.mem_user_data = se;
+  se->mem.malloc = mem_malloc;
+  se->mem.free = mem_free;
+  se->mem.calloc = mem_calloc;
+  se->mem.realloc = mem_realloc;
+  se->start_time = h2lua_now();
+  if (nghttp2_session_server_new3(&se->ngh, get_callbacks(), se, sv->opt,
+                                  &se->mem)) {
     bufferevent_free(se->bev); /* closes fd */
     free(se);
     return NULL;
@@ -308,6 +469,8 @@ void h2lua_session_teardown(h2lua_session *se, uint32_t code) {
   se->torn_down = 1;
   for (h2lua_stream *st = se->streams; st; st = st->next)
     if (!st->closed) h2lua_stream_closed(st, code);
+  if (se->timeout_ev) event_free(se->timeout_ev);
+  se->timeout_ev = NULL;
   if (se->ngh) nghttp2_session_del(se->ngh);
   se->ngh = NULL;
   if (se->bev) bufferevent_free(se->bev);
@@ -326,6 +489,7 @@ void h2lua_session_free(h2lua_session *se) {
   while (se->streams) {
     h2lua_stream *st = se->streams;
     se->streams = st->next;
+    h2lua_stream_consume_headers(st, st->nhdrs); /* se's allocator */
     st->se = NULL;
     st->next = st->prev = NULL;
   }
@@ -415,7 +579,177 @@ static int lsession_alive(lua_State *L) {
   return 1;
 }
 
+/* core.session_settings(box, id1, v1, ...) -> 0 | nghttp2 error */
+static int lsession_settings(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  nghttp2_settings_entry iv[16];
+  int n = (lua_gettop(L) - 1) / 2;
+  if (n > 16) n = 16;
+  for (int i = 0; i < n; i++) {
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 2 + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, 3 + 2 * i);
+  }
+  if (se == NULL) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  int rv = nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, (size_t)n);
+  h2lua_mark_dirty(se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
+/* core.session_ping(box, payload8) -> 0 | nghttp2 error */
+static int lsession_ping(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  size_t len;
+  const char *payload = luaL_checklstring(L, 2, &len);
+  if (se == NULL || len != 8) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  int rv = nghttp2_submit_ping(se->ngh, NGHTTP2_FLAG_NONE,
+                               (const uint8_t *)payload);
+  h2lua_mark_dirty(se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* core.session_state(box) -> table of Node's session.state fields | nil */
+static int lsession_state(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  if (se == NULL) return 0;
+  nghttp2_session *n = se->ngh;
+  lua_createtable(L, 0, 9);
+  set_int(L, "effectiveLocalWindowSize",
+          nghttp2_session_get_effective_local_window_size(n));
+  set_int(L, "effectiveRecvDataLength",
+          nghttp2_session_get_effective_recv_data_length(n));
+  set_int(L, "nextStreamID", nghttp2_session_get_next_stream_id(n));
+  set_int(L, "localWindowSize", nghttp2_session_get_local_window_size(n));
+  set_int(L, "lastProcStreamID", nghttp2_session_get_last_proc_stream_id(n));
+  set_int(L, "remoteWindowSize", nghttp2_session_get_remote_window_size(n));
+  set_int(L, "outboundQueueSize",
+          (lua_Integer)nghttp2_session_get_outbound_queue_size(n));
+  set_int(L, "deflateDynamicTableSize",
+          (lua_Integer)nghttp2_session_get_hd_deflate_dynamic_table_size(n));
+  set_int(L, "inflateDynamicTableSize",
+          (lua_Integer)nghttp2_session_get_hd_inflate_dynamic_table_size(n));
+  return 1;
+}
+
+/* core.session_get_settings(box, remote) -> table of the seven settings in
+   effect (local: acknowledged by the peer) | nil */
+static int lsession_get_settings(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  int remote = lua_toboolean(L, 2);
+  if (se == NULL) return 0;
+  static const struct { const char *name; int id; int boolean; } ids[] = {
+      {"headerTableSize", NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 0},
+      {"enablePush", NGHTTP2_SETTINGS_ENABLE_PUSH, 1},
+      {"initialWindowSize", NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0},
+      {"maxFrameSize", NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 0},
+      {"maxConcurrentStreams", NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0},
+      {"maxHeaderListSize", NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 0},
+      {"enableConnectProtocol", NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
+  };
+  lua_createtable(L, 0, 8);
+  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    uint32_t v = remote
+                     ? nghttp2_session_get_remote_settings(
+                           se->ngh, (nghttp2_settings_id)ids[i].id)
+                     : nghttp2_session_get_local_settings(
+                           se->ngh, (nghttp2_settings_id)ids[i].id);
+    if (ids[i].boolean) lua_pushboolean(L, v != 0);
+    else lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, ids[i].name);
+  }
+  return 1;
+}
+
+/* core.session_window(box, size) -> 0 | nghttp2 error: the connection's
+   local window */
+static int lsession_window(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  int32_t size = (int32_t)luaL_checkinteger(L, 2);
+  if (se == NULL) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  int rv = nghttp2_session_set_local_window_size(se->ngh, NGHTTP2_FLAG_NONE,
+                                                 0, size);
+  h2lua_mark_dirty(se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg) {
+  h2lua_session *se = arg;
+  double idle = h2lua_now() - se->last_activity;
+  double left = se->timeout_ms - idle;
+  if (left <= 0) {
+    h2lua_queue(se->rt, H2LUA_EV_SESSION_TIMEOUT, NULL, se, NULL, 0, 0);
+    se->last_activity = h2lua_now();
+    left = se->timeout_ms;
+  }
+  struct timeval tv = {(time_t)(left / 1000),
+                       (suseconds_t)((left - (double)(time_t)(left / 1000) *
+                                                 1000) * 1000)};
+  evtimer_add(se->timeout_ev, &tv);
+  h2lua_pump(se->rt);
+}
+
+/* core.session_timeout(box, ms) -> nil: 'timeout' after ms without bytes
+   in or out; 0 turns it off */
+static int lsession_timeout(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  lua_Number ms = luaL_checknumber(L, 2);
+  if (se == NULL) return 0;
+  se->timeout_ms = ms;
+  if (ms <= 0) {
+    if (se->timeout_ev) evtimer_del(se->timeout_ev);
+    return 0;
+  }
+  if (se->timeout_ev == NULL)
+    se->timeout_ev = evtimer_new(se->rt->base, on_timeout, se);
+  se->last_activity = h2lua_now();
+  struct timeval tv = {(time_t)(ms / 1000),
+                       (suseconds_t)((ms - (double)(time_t)(ms / 1000) * 1000) *
+                                     1000)};
+  evtimer_add(se->timeout_ev, &tv);
+  return 0;
+}
+
+/* core.session_metrics(box) -> the counters of the 'Http2Session'
+   performance entry */
+static int lsession_metrics(lua_State *L) {
+  h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
+  if (se == NULL) return 0;
+  lua_createtable(L, 0, 8);
+  set_int(L, "bytesRead", (lua_Integer)se->bytes_read);
+  set_int(L, "bytesWritten", (lua_Integer)se->bytes_written);
+  set_int(L, "framesReceived", (lua_Integer)se->frames_received);
+  set_int(L, "framesSent", (lua_Integer)se->frames_sent);
+  set_int(L, "maxConcurrentStreams", se->max_concurrent);
+  set_int(L, "streamCount", se->stream_count);
+  lua_pushnumber(L, se->start_time);
+  lua_setfield(L, -2, "startTime");
+  return 1;
+}
+
 const luaL_Reg h2lua_session_funcs[] = {
+    {"session_settings", lsession_settings},
+    {"session_ping", lsession_ping},
+    {"session_state", lsession_state},
+    {"session_get_settings", lsession_get_settings},
+    {"session_window", lsession_window},
+    {"session_timeout", lsession_timeout},
+    {"session_metrics", lsession_metrics},
     {"session_goaway", lsession_goaway},
     {"session_close", lsession_close},
     {"session_destroy", lsession_destroy},

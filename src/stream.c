@@ -98,6 +98,7 @@ void h2lua_stream_closed(h2lua_stream *st, uint32_t code) {
   if (st->closed) return;
   st->closed = 1;
   st->rst_code = code;
+  if (st->se && st->se->nopen) st->se->nopen--;
   h2lua_queue(st->se->rt, H2LUA_EV_STREAM_CLOSE, NULL, st->se, st, code, 0);
 }
 
@@ -343,7 +344,73 @@ static int lstream_alive(lua_State *L) {
   return 1;
 }
 
+/* core.stream_state(box) -> table of Node's stream.state fields | nil */
+static int lstream_state(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  if (st == NULL) return 0;
+  nghttp2_session *n = st->se->ngh;
+  nghttp2_stream *ns = nghttp2_session_find_stream(n, st->id);
+  if (ns == NULL) return 0;
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, nghttp2_stream_get_state(ns));
+  lua_setfield(L, -2, "state");
+  lua_pushinteger(L, nghttp2_stream_get_weight(ns));
+  lua_setfield(L, -2, "weight");
+  lua_pushinteger(L, nghttp2_stream_get_sum_dependency_weight(ns));
+  lua_setfield(L, -2, "sumDependencyWeight");
+  lua_pushinteger(L, nghttp2_session_get_stream_local_close(n, st->id));
+  lua_setfield(L, -2, "localClose");
+  lua_pushinteger(L, nghttp2_session_get_stream_remote_close(n, st->id));
+  lua_setfield(L, -2, "remoteClose");
+  lua_pushinteger(L, nghttp2_session_get_stream_local_window_size(n, st->id));
+  lua_setfield(L, -2, "localWindowSize");
+  return 1;
+}
+
+/* core.stream_priority(box, parent, weight, exclusive) -> 0 | error */
+static int lstream_priority(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  int32_t parent = (int32_t)luaL_checkinteger(L, 2);
+  int32_t weight = (int32_t)luaL_checkinteger(L, 3);
+  int exclusive = lua_toboolean(L, 4);
+  if (st == NULL) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  nghttp2_priority_spec spec;
+  nghttp2_priority_spec_init(&spec, parent, weight, exclusive);
+  int rv = nghttp2_submit_priority(st->se->ngh, NGHTTP2_FLAG_NONE, st->id,
+                                   &spec);
+  h2lua_mark_dirty(st->se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
+/* core.stream_metrics(box) -> the 'Http2Stream' performance entry's raw
+   numbers (times on the monotonic clock, 0 when it did not happen) */
+static int lstream_metrics(lua_State *L) {
+  h2lua_stream *st = h2lua_check_box(L, 1, H2LUA_MAGIC_STREAM, "stream");
+  if (st == NULL) return 0;
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)st->bytes_read);
+  lua_setfield(L, -2, "bytesRead");
+  lua_pushinteger(L, (lua_Integer)st->bytes_written);
+  lua_setfield(L, -2, "bytesWritten");
+  lua_pushnumber(L, st->start_time);
+  lua_setfield(L, -2, "startTime");
+  lua_pushnumber(L, st->first_header);
+  lua_setfield(L, -2, "firstHeader");
+  lua_pushnumber(L, st->first_byte);
+  lua_setfield(L, -2, "firstByte");
+  lua_pushnumber(L, st->first_byte_sent);
+  lua_setfield(L, -2, "firstByteSent");
+  return 1;
+}
+
 const luaL_Reg h2lua_stream_funcs[] = {
+    {"stream_state", lstream_state},
+    {"stream_priority", lstream_priority},
+    {"stream_metrics", lstream_metrics},
     {"respond", lstream_respond},
     {"info", lstream_info},
     {"trailers", lstream_trailers},

@@ -37,6 +37,16 @@ local messages = {
   ERR_SERVER_NOT_RUNNING = 'Server is not running.',
   ERR_SERVER_ALREADY_LISTEN = 'Listen method has been called more than once without closing.',
   ERR_H2LUA_NOT_WAITABLE = '%s',
+  ERR_HTTP2_NO_SOCKET_MANIPULATION = 'HTTP/2 sockets should not be directly manipulated (e.g. read and written)',
+  ERR_HTTP2_MAX_PENDING_SETTINGS_ACK = 'Maximum number of pending settings acknowledgements',
+  ERR_HTTP2_PING_CANCEL = 'HTTP2 ping cancelled',
+  ERR_HTTP2_PING_LENGTH = 'HTTP2 ping payload must be 8 bytes',
+  ERR_HTTP2_INFO_STATUS_NOT_ALLOWED = 'Informational status codes cannot be used',
+  ERR_HTTP2_INVALID_PACKED_SETTINGS_LENGTH = 'Packed settings length must be a multiple of six',
+  ERR_HTTP2_PUSH_DISABLED = '%s',
+  ERR_HTTP2_ERROR = '%s',
+  ERR_SOCKET_BAD_PORT = '%s',
+  ERR_UNHANDLED_ERROR = '%s',
 }
 
 local names = {
@@ -51,6 +61,10 @@ local names = {
   ERR_HTTP2_STATUS_INVALID = "RangeError",
   ERR_HTTP2_INVALID_INFO_STATUS = "RangeError",
   ERR_OUT_OF_RANGE = "RangeError",
+  ERR_HTTP2_PING_LENGTH = "RangeError",
+  ERR_HTTP2_INFO_STATUS_NOT_ALLOWED = "RangeError",
+  ERR_HTTP2_INVALID_PACKED_SETTINGS_LENGTH = "RangeError",
+  ERR_SOCKET_BAD_PORT = "RangeError",
 }
 
 local function describe(v)

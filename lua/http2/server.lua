@@ -61,6 +61,7 @@ function methods:listen(port, host, backlog, cb)
   self.listening = true
   live[self] = true
   core.server_settings(box, settings.flatten(self._settings))
+  core.server_options(box, self._options)
   emit_later(self, "listening")
   return self
 end
@@ -101,6 +102,36 @@ function methods:close(cb)
     self:wait("close")
   end
   return self
+end
+
+-- server:setTimeout([msecs][, cb]) -> server: sessions accepted from now on
+-- get an inactivity timeout; on it, 'timeout' here (or the session is
+-- destroyed when nobody listens)
+function methods:setTimeout(ms, cb)
+  if type(ms) == "function" then ms, cb = nil, ms end
+  if ms ~= nil and (type(ms) ~= "number" or ms ~= ms or ms < 0) then
+    errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
+  end
+  if cb ~= nil then
+    if type(cb) ~= "function" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+    end
+    self:on("timeout", cb)
+  end
+  self.timeout = ms or 0
+  return self
+end
+
+-- server:updateSettings(settings) -> nil: the SETTINGS new sessions send
+function methods:updateSettings(s)
+  if type(s) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "settings", "of type table", errors.describe(s))
+  end
+  local v = settings.validate(s)
+  local cur = self._settings or {}
+  for k, val in pairs(v) do cur[k] = val end
+  self._settings = cur
+  if self._box then core.server_settings(self._box, settings.flatten(cur)) end
 end
 
 -- server:ref() / unref() -> server

@@ -7,10 +7,32 @@ local C = require "http2.constants"
 local Stream = require "http2.stream"
 local core = sched.core
 
+local settings_mod = require "http2.settings"
+local perf = require "h2lua.perf"
+
 local Session = {}
 local methods = Emitter.extend({})
 Session.methods = methods
-Session.__index = methods
+
+-- Properties computed on read.
+local getters = {
+  localSettings = function(self)
+    return core.session_get_settings(self._box, false) or {}
+  end,
+  remoteSettings = function(self)
+    return core.session_get_settings(self._box, true) or {}
+  end,
+  state = function(self) return core.session_state(self._box) or {} end,
+  pendingSettingsAck = function(self) return #self._settings_acks > 0 end,
+  originSet = function() return nil end, -- only TLS sessions have one
+}
+Session.__index = function(self, k)
+  local m = methods[k]
+  if m ~= nil then return m end
+  local g = getters[k]
+  if g then return g(self) end
+  return nil
+end
 Session.__name = "h2lua.Session"
 Session.__tostring = function(self)
   return "h2lua.Session" .. (self.destroyed and " (closed)" or "")
@@ -20,16 +42,43 @@ end
 local live = {}
 Session.live = live
 
+-- The socket a session exposes: its addresses, and Node's refusal of raw
+-- I/O on an HTTP/2 socket.
+local Socket = {}
+local function no_manipulation()
+  errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION")
+end
+for _, name in ipairs({ "write", "read", "pause", "resume", "end", "finish",
+  "destroy", "emit", "setEncoding", "setKeepAlive", "setNoDelay", "pipe",
+  "unshift", "cork", "uncork" }) do
+  Socket[name] = no_manipulation
+end
+function Socket:setTimeout(ms, cb)
+  self._session:setTimeout(ms, cb)
+  return self
+end
+function Socket:ref() self._session:ref() return self end
+function Socket:unref() self._session:unref() return self end
+function Socket:address()
+  return { address = self.localAddress, port = self.localPort, family = self.remoteFamily }
+end
+Socket.__index = Socket
+Socket.__name = "h2lua.Socket"
+
 function Session._new(server, box, raddr, rport, laddr, lport, family)
   local fam = family == 6 and "IPv6" or "IPv4"
   local self = setmetatable({
     _box = box, _server = server, type = C.NGHTTP2_SESSION_SERVER,
     encrypted = false, alpnProtocol = "h2c", closed = false,
-    destroyed = false, connecting = false,
-    socket = { remoteAddress = raddr, remotePort = rport,
-               remoteFamily = fam, localAddress = laddr, localPort = lport,
-               encrypted = false },
+    destroyed = false, connecting = false, _events = false, _waiters = false,
+    _pings = {}, _settings_acks = { { initial = true } },
+    _max_pings = server and server._options.maxOutstandingPings or 10,
+    _max_settings = server and server._options.maxOutstandingSettings or 10,
+    _stream_time = 0, _streams_closed = 0,
   }, Session)
+  self.socket = setmetatable({ remoteAddress = raddr, remotePort = rport,
+    remoteFamily = fam, localAddress = laddr, localPort = lport,
+    encrypted = false, _session = self }, Socket)
   live[self] = true
   return self
 end
@@ -81,6 +130,112 @@ function methods:goaway(code, last, opaque)
   core.session_goaway(self._box, code or C.NGHTTP2_NO_ERROR, last, opaque)
 end
 
+local function check_live(self)
+  if self.destroyed then errors.raise("ERR_HTTP2_INVALID_SESSION") end
+end
+
+local ping_seq = 0
+
+-- session:ping([payload][, cb]) -> bool. cb(err, durationMs, payload) on
+-- the ACK. Without cb, inside a coroutine, waits and returns those.
+function methods:ping(payload, cb)
+  check_live(self)
+  if type(payload) == "function" then payload, cb = nil, payload end
+  if payload ~= nil then
+    if type(payload) ~= "string" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "payload", "of type string", errors.describe(payload))
+    end
+    if #payload ~= 8 then
+      local e = errors.new("ERR_HTTP2_PING_LENGTH")
+      e.message, e.name = "HTTP2 ping payload must be 8 bytes", "RangeError"
+      error(e, 2)
+    end
+  end
+  local co
+  if cb == nil then
+    co = sched.current("session:ping")
+  elseif type(cb) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  end
+  if payload == nil then
+    ping_seq = ping_seq + 1
+    payload = string.pack(">I4I4", ping_seq & 0xffffffff, math.floor(core.now()) & 0xffffffff)
+  end
+  local pings = self._pings
+  local ok = #pings < self._max_pings
+  if ok then ok = core.session_ping(self._box, payload) == 0 end
+  if not ok then
+    local e = errors.new("ERR_HTTP2_PING_CANCEL")
+    e.message = "HTTP2 ping cancelled"
+    if co then return e end
+    sched.defer(cb, e, 0, payload)
+    return false
+  end
+  pings[#pings + 1] = { payload = payload, cb = cb, co = co, t0 = core.now() }
+  if co then return sched.wait() end
+  return true
+end
+
+-- session:settings([settings][, cb]) -> nil. cb(err, settings, duration)
+-- once acknowledged. Without cb, inside a coroutine, waits for the ACK.
+function methods:settings(settings, cb)
+  check_live(self)
+  if type(settings) == "function" then settings, cb = nil, settings end
+  local co
+  if cb == nil then
+    if sched.waitable() then co = sched.current("session:settings") end
+  elseif type(cb) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  end
+  local s = settings_mod.validate(settings)
+  if s.enableConnectProtocol == false and (self._connect_protocol or
+      core.session_get_settings(self._box, false).enableConnectProtocol) then
+    local e = errors.new("ERR_HTTP2_INVALID_SETTING_VALUE", "enableConnectProtocol", "false")
+    e.message = e.message .. " (it cannot be turned off once on)"
+    error(e, 2)
+  end
+  local acks = self._settings_acks
+  if #acks >= self._max_settings then
+    errors.raise("ERR_HTTP2_MAX_PENDING_SETTINGS_ACK")
+  end
+  if s.enableConnectProtocol then self._connect_protocol = true end
+  local rv = core.session_settings(self._box, settings_mod.flatten(s))
+  if rv ~= 0 then errors.raise("ERR_HTTP2_ERROR", core.strerror(rv)) end
+  acks[#acks + 1] = { cb = cb, co = co, t0 = core.now() }
+  if co then return sched.wait() end
+end
+
+-- session:setLocalWindowSize(windowSize) -> nil
+function methods:setLocalWindowSize(size)
+  check_live(self)
+  if type(size) ~= "number" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "windowSize", "of type number", errors.describe(size))
+  end
+  if math.type(size) ~= "integer" and size ~= math.floor(size) then
+    errors.raise("ERR_OUT_OF_RANGE", "windowSize", "an integer", size)
+  end
+  if size < 0 or size > 0x7fffffff then
+    errors.raise("ERR_OUT_OF_RANGE", "windowSize", ">= 0 && <= 2147483647", size)
+  end
+  local rv = core.session_window(self._box, math.tointeger(size))
+  if rv ~= 0 then errors.raise("ERR_HTTP2_ERROR", core.strerror(rv)) end
+end
+
+-- session:setTimeout(msecs[, cb]) -> nil: 'timeout' after msecs without
+-- bytes in or out; 0 turns it off
+function methods:setTimeout(ms, cb)
+  if type(ms) ~= "number" or ms ~= ms or ms < 0 then
+    errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
+  end
+  if cb ~= nil then
+    if type(cb) ~= "function" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+    end
+    self:on("timeout", cb)
+  end
+  if not self.destroyed then core.session_timeout(self._box, ms) end
+end
+
 -- session:ref() / unref(): whether this session keeps the loop alive
 function methods:ref() if not self.destroyed then core.session_ref(self._box, true) end end
 function methods:unref() if not self.destroyed then core.session_ref(self._box, false) end end
@@ -93,8 +248,12 @@ local EV_SESSION, EV_SESSION_CLOSE, EV_SESSION_ERROR, EV_GOAWAY, EV_STREAM,
   4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 
 local function session_opened(server, session)
-  server:emit("connection", session.socket)
-  server:emit("session", session)
+  if server then
+    if server.timeout and server.timeout > 0 then session:setTimeout(server.timeout) end
+    server:emit("connection", session.socket)
+    server:emit("session", session)
+  end
+  session:emit("connect", session, session.socket)
 end
 
 handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family)
@@ -107,12 +266,23 @@ end
 local function session_closed(self)
   local err = self._destroy_err
   if err ~= nil then self:emit("error", err) end
+  local cancel = errors.new("ERR_HTTP2_PING_CANCEL")
+  cancel.message = "HTTP2 ping cancelled"
+  for _, p in ipairs(self._pings) do
+    if p.co then sched.wake(p.co, cancel) else sched.defer(p.cb, cancel, 0, p.payload) end
+  end
+  self._pings = {}
+  for _, a in ipairs(self._settings_acks) do
+    if a.co then sched.wake(a.co, errors.new("ERR_HTTP2_INVALID_SESSION")) end
+  end
+  perf.session_entry(self)
   self:emit("close")
   self:_closewaiters()
   if self._server then self._server:_removesession(self) end
 end
 
 handlers[EV_SESSION_CLOSE] = function(self)
+  if perf.active() then self._metrics = core.session_metrics(self._box) end
   self.closed = true
   self.destroyed = true
   live[self] = nil
@@ -134,6 +304,72 @@ end
 handlers[EV_SESSION_ERROR] = function(self, code, msg)
   sched.spawn(session_error, nil, self, code, msg)
 end
+
+-- The peer acknowledged our SETTINGS: 'localSettings' and the callback.
+handlers[17] = function(self)
+  local a = table.remove(self._settings_acks, 1)
+  local s = core.session_get_settings(self._box, false) or {}
+  sched.spawn(function()
+    if a and (a.cb or a.co) then
+      local d = core.now() - a.t0
+      if a.co then sched.wake(a.co, nil, s, d) else a.cb(nil, s, d) end
+    end
+    self:emit("localSettings", s)
+  end)
+end
+
+handlers[16] = function(self)
+  local s = core.session_get_settings(self._box, true) or {}
+  sched.spawn(function() self:emit("remoteSettings", s) end)
+end
+
+-- A PING acknowledged: the oldest outstanding ping with that payload.
+handlers[18] = function(self, payload)
+  local pings = self._pings
+  for i, p in ipairs(pings) do
+    if p.payload == payload then
+      table.remove(pings, i)
+      local d = core.now() - p.t0
+      self._ping_rtt = d
+      if p.co then sched.wake(p.co, nil, d, payload) else sched.defer(p.cb, nil, d, payload) end
+      return
+    end
+  end
+end
+
+handlers[19] = function(self, payload)
+  if self:listenerCount("ping") > 0 then
+    sched.spawn(function() self:emit("ping", payload) end)
+  end
+end
+
+-- A frame we submitted could not be sent: 'frameError' on its stream (which
+-- then closes) or on the session.
+handlers[20] = function(self, stream, ftype, code, id)
+  sched.spawn(function()
+    if stream and not stream.destroyed then
+      stream:emit("frameError", ftype, code, id)
+      if not stream.closed then stream:close(C.NGHTTP2_INTERNAL_ERROR) end
+    else
+      self:emit("frameError", ftype, code, id)
+    end
+  end)
+end
+
+-- No bytes either way for the timeout: 'timeout' here; a server whose
+-- timeout set it tells its 'timeout' listeners, or destroys the session.
+handlers[21] = function(self)
+  sched.spawn(function()
+    if self.destroyed then return end
+    local own = self:emit("timeout")
+    local server = self._server
+    if server and server.timeout and server.timeout > 0 then
+      if not server:emit("timeout", self) and not own then self:destroy() end
+    end
+  end)
+end
+
+handlers[22] = function() end -- a stream refused by a limit
 
 handlers[EV_GOAWAY] = function(self, code, last, opaque)
   sched.spawn(function() self:emit("goaway", code, last, opaque) end, nil)

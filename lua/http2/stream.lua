@@ -9,6 +9,7 @@ local Emitter = require "h2lua.emitter"
 local headers_mod = require "http2.headers"
 local C = require "http2.constants"
 local timers = require "h2lua.timers"
+local perf = require "h2lua.perf"
 local core = sched.core
 
 local Stream = {}
@@ -48,6 +49,10 @@ local getters = {
     return out
   end,
   writableEnded = function(self) return self._ended end,
+  state = function(self)
+    if self.destroyed then return {} end
+    return core.stream_state(self._box) or {}
+  end,
   readableEnded = function(self) return self._read_ended end,
 }
 
@@ -351,6 +356,38 @@ function methods:destroy(err)
   return self
 end
 
+-- stream:priority({exclusive=, parent=, weight=, silent=}) -> nil: sends
+-- PRIORITY unless silent, validated as Node.js 18 does
+function methods:priority(options)
+  check_live(self)
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  local function num(name, min)
+    local v = options[name]
+    if v == nil then return nil end
+    if type(v) ~= "number" then
+      local e = errors.new("ERR_INVALID_ARG_TYPE")
+      e.message = ('The "options.%s" property must be of type number. Received %s'):format(name, errors.describe(v))
+      error(e, 3)
+    end
+    if v < min then errors.raise("ERR_OUT_OF_RANGE", "options." .. name, ">= " .. min, v) end
+    return math.tointeger(math.floor(v))
+  end
+  local function bool(name)
+    local v = options[name]
+    if v ~= nil and type(v) ~= "boolean" then
+      local e = errors.new("ERR_INVALID_ARG_TYPE")
+      e.message = ('The "options.%s" property must be of type boolean. Received %s'):format(name, errors.describe(v))
+      error(e, 3)
+    end
+    return v == true
+  end
+  local parent, weight = num("parent", 0) or 0, num("weight", 0) or C.NGHTTP2_DEFAULT_WEIGHT
+  local exclusive, silent = bool("exclusive"), bool("silent")
+  if not silent then core.stream_priority(self._box, parent, weight, exclusive) end
+end
+
 -- stream:setTimeout(msecs[, cb]) -> stream: 'timeout' after msecs without
 -- activity (bytes in or out); 0 turns it off.
 function methods:setTimeout(ms, cb)
@@ -455,6 +492,7 @@ local function close_events(self, code)
 end
 
 function Stream._onclose(self, code)
+  if perf.active() then perf.stream_entry(self, core.stream_metrics(self._box)) end
   self.closed = true
   self.destroyed = true
   self.rstCode = code
