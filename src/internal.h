@@ -157,6 +157,12 @@ struct h2lua_session {
   nghttp2_mem mem;         /* counting allocator for maxSessionMemory */
   size_t mem_used;
   uint32_t invalid_frames, rejected_streams;
+  /* client stream ids: the highest seen, and the ranges a client skipped
+     (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
+     5.1.1), which nghttp2 by itself ignores */
+  int32_t max_client_id;
+  struct { int32_t lo, hi; } skipped[32];
+  int nskipped;
   size_t nopen;            /* open streams, for maxConcurrentStreams */
   /* inactivity timeout (session:setTimeout) */
   struct event *timeout_ev;

@@ -76,6 +76,38 @@ static void touch(h2lua_session *se) {
   if (se->timeout_ms > 0) se->last_activity = h2lua_now();
 }
 
+/* Called for every frame header before nghttp2 looks at the frame. Here a
+   client HEADERS with a stream id the client skipped earlier (never
+   opened, so implicitly closed) ends the connection with PROTOCOL_ERROR. */
+static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
+                          void *user_data) {
+  h2lua_session *se = user_data;
+  if (hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0) return 0;
+  int32_t id = hd->stream_id;
+  if (id > se->max_client_id) {
+    if (id > se->max_client_id + 2) {
+      if (se->nskipped == 32) { /* forget the oldest gap */
+        memmove(se->skipped, se->skipped + 1, 31 * sizeof(se->skipped[0]));
+        se->nskipped--;
+      }
+      se->skipped[se->nskipped].lo = se->max_client_id + 2;
+      se->skipped[se->nskipped].hi = id - 2;
+      se->nskipped++;
+    }
+    se->max_client_id = id;
+    return 0;
+  }
+  for (int i = 0; i < se->nskipped; i++) {
+    if (id >= se->skipped[i].lo && id <= se->skipped[i].hi) {
+      /* nghttp2 reads nothing more once terminating; the GOAWAY goes out
+         with the next flush and the session ends after it */
+      nghttp2_session_terminate_session(ngh, NGHTTP2_PROTOCOL_ERROR);
+      return 0;
+    }
+  }
+  return 0;
+}
+
 /* Called by nghttp2 when a HEADERS frame starts. A request opens a stream
    record; trailers append to the record's header buffer. */
 static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
@@ -90,7 +122,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
          keeps opening them anyway ends the session */
       if (se->rejected_streams++ >= se->limits.max_rejected_streams) {
         nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       }
       nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                 NGHTTP2_ENHANCE_YOUR_CALM);
@@ -277,16 +309,16 @@ static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
   h2lua_session *se = user_data;
-  if (++se->invalid_frames > se->limits.max_invalid_frames) {
+  if (++se->invalid_frames > se->limits.max_invalid_frames)
     nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
-  }
   return 0;
 }
 
 static nghttp2_session_callbacks *get_callbacks(void) {
   if (callbacks) return callbacks;
   nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks,
+                                                        on_begin_frame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
                                                           on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback2(callbacks, on_header);
@@ -341,6 +373,19 @@ int h2lua_session_flush(h2lua_session *se) {
   return 0;
 }
 
+/* Writes what nghttp2 still has (a GOAWAY) straight to the socket before
+   a teardown: best effort, the kernel takes it or it is lost. */
+static void send_final(h2lua_session *se) {
+  const uint8_t *data;
+  ssize_t n;
+  while ((n = nghttp2_session_mem_send(se->ngh, &data)) > 0)
+    bufferevent_write(se->bev, data, (size_t)n);
+  evutil_socket_t fd = bufferevent_getfd(se->bev);
+  struct evbuffer *out = bufferevent_get_output(se->bev);
+  while (fd >= 0 && evbuffer_get_length(out) > 0)
+    if (evbuffer_write(out, fd) <= 0) break;
+}
+
 /* libevent: bytes arrived. Feed nghttp2, then let the pump deliver. */
 static void on_read(struct bufferevent *bev, void *arg) {
   h2lua_session *se = arg;
@@ -355,14 +400,11 @@ static void on_read(struct bufferevent *bev, void *arg) {
     ssize_t rv = nghttp2_session_mem_recv(se->ngh, v.iov_base, v.iov_len);
     if (rv < 0) {
       h2lua_queue(rt, H2LUA_EV_SESSION_ERROR, NULL, se, NULL, rv, 0);
-      /* A bad preface gets nothing; other errors a GOAWAY if possible. */
+      /* A bad preface gets nothing; other errors a GOAWAY if possible
+         (a callback may have chosen its code already). */
       if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
         nghttp2_session_terminate_session(se->ngh, NGHTTP2_PROTOCOL_ERROR);
-        const uint8_t *data;
-        ssize_t n;
-        while ((n = nghttp2_session_mem_send(se->ngh, &data)) > 0)
-          bufferevent_write(bev, data, (size_t)n);
-        bufferevent_flush(bev, EV_WRITE, BEV_FLUSH);
+        send_final(se);
       }
       h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR);
       break;
@@ -424,6 +466,7 @@ h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
     return NULL;
   }
   se->limits = sv->limits;
+  se->max_client_id = -1;
   se->mem.mem_user_data = se;
   se->mem.malloc = mem_malloc;
   se->mem.free = mem_free;
@@ -550,14 +593,7 @@ static int lsession_destroy(lua_State *L) {
   uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
   if (se == NULL) return 0;
   nghttp2_session_terminate_session(se->ngh, code);
-  const uint8_t *data;
-  ssize_t n;
-  while ((n = nghttp2_session_mem_send(se->ngh, &data)) > 0)
-    bufferevent_write(se->bev, data, (size_t)n);
-  /* best effort: what the kernel takes now is what the peer gets */
-  evutil_socket_t fd = bufferevent_getfd(se->bev);
-  struct evbuffer *out = bufferevent_get_output(se->bev);
-  if (fd >= 0) evbuffer_write(out, fd);
+  send_final(se);
   h2lua_session_teardown(se, code == NGHTTP2_NO_ERROR ? NGHTTP2_CANCEL : code);
   return 0;
 }
