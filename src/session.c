@@ -69,6 +69,8 @@ static void *mem_realloc(void *ptr, size_t n, void *ud) {
 static int memory_available(h2lua_session *se, size_t more) {
   size_t used = se->mem_used + se->nopen * sizeof(h2lua_stream) + more;
   if (se->bev) used += evbuffer_get_length(bufferevent_get_output(se->bev));
+  for (h2lua_stream *st = se->streams; st; st = st->next)
+    used += evbuffer_get_length(st->out) + evbuffer_get_length(st->in);
   return used <= se->limits.max_session_memory;
 }
 

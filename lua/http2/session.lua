@@ -75,6 +75,9 @@ function Session._new(server, box, raddr, rport, laddr, lport, family)
     _max_pings = server and server._options.maxOutstandingPings or 10,
     _max_settings = server and server._options.maxOutstandingSettings or 10,
     _stream_time = 0, _streams_closed = 0,
+    -- sent in the first SETTINGS: it may not be turned off later
+    _connect_protocol = server and server._settings and
+      server._settings.enableConnectProtocol or false,
   }, Session)
   self.socket = setmetatable({ remoteAddress = raddr, remotePort = rport,
     remoteFamily = fam, localAddress = laddr, localPort = lport,

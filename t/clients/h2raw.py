@@ -23,6 +23,7 @@ Actions (whitespace-separated words; numbers decimal):
   frame TYPE FLAGS SID HEX   any frame: type, flags, stream id, payload hex
   bytes HEX                  raw bytes
   wait SECONDS               read what arrives for that long
+  auto                       from now on, ACK every SETTINGS and PING received
   close                      close our side
 Output lines: "TYPE stream=N flags=F key=value ...", e.g.
   SETTINGS stream=0 flags=0 3=100
@@ -54,6 +55,7 @@ class Peer:
         self.dec.max_header_list_size = 1 << 20
         self.buf = b""
         self.eof = False
+        self.auto = False
 
     def send(self, data):
         try:
@@ -107,6 +109,10 @@ class Peer:
             payload = self.buf[9:9 + length]
             self.buf = self.buf[9 + length:]
             self.show(ftype, flags, sid, payload)
+            if self.auto and ftype == 4 and not flags & 1:
+                self.send(SettingsFrame(0, flags=["ACK"]).serialize())
+            elif self.auto and ftype == 6 and not flags & 1:
+                self.send(raw_frame(6, 1, 0, payload))
 
     def show(self, ftype, flags, sid, payload):
         name = NAMES.get(ftype, "TYPE%d" % ftype)
@@ -220,6 +226,8 @@ class Peer:
             self.send(bytes.fromhex(args[0]))
         elif cmd == "wait":
             self.read_for(float(args[0]))
+        elif cmd == "auto":
+            self.auto = True
         elif cmd == "close":
             self.sock.shutdown(socket.SHUT_WR)
         else:
