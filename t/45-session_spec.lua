@@ -525,3 +525,61 @@ describe("performance metrics", function()
     assert.is_true(session.duration > 0)
   end)
 end)
+
+describe("flow control and floods", function()
+  after_each(function() assert.is_nil(H.leaks()) end)
+
+  it("a 16-byte window carries a 1 MiB body byte-exact, both ways", function()
+    H.run(function()
+      local body = H.bytes(1024 * 1024, 11)
+      local server = http2.createServer({ settings = { initialWindowSize = 16 } })
+      local uploaded
+      server:on("stream", function(s, h)
+        if h[":method"] == "POST" then
+          uploaded = s:readAll()
+          s:respond()
+          s:finish(tostring(#uploaded))
+          return
+        end
+        s:respond()
+        for i = 1, #body, 65536 do
+          if not s:write(body:sub(i, i + 65535)) then s:wait("drain") end
+        end
+        s:finish()
+      end)
+      local port = H.listen(server)
+      local rc, out, err = H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py download " .. port .. " /big 16", 120)
+      assert.equal(0, rc, err)
+      local n, frames, maxframe, sum = out:match("bytes (%d+) frames (%d+) maxframe (%d+) sha256 (%x+)")
+      assert.equal(#body, tonumber(n))
+      assert.equal(H.sha256(body), sum)
+      assert.equal(16, tonumber(maxframe))
+      assert.is_true(tonumber(frames) >= #body // 16)
+      -- the other way: the server's window of 16 holds curl to 16 bytes a frame
+      local path = os.tmpname()
+      H.writefile(path, body)
+      local rc2, out2 = H.sh("curl -sS --http2-prior-knowledge --data-binary @" .. path ..
+        " http://127.0.0.1:" .. port .. "/up", 120)
+      os.remove(path)
+      assert.equal(0, rc2)
+      assert.equal(tostring(#body), out2)
+      assert.equal(H.sha256(body), H.sha256(uploaded))
+    end, 120000)
+  end)
+
+  it("a peer flooding PING or SETTINGS loses its session; others are served", function()
+    for _, kind in ipairs({ "ping", "settings" }) do
+      H.run(function()
+        local server = http2.createServer()
+        server:on("stream", function(s) s:respond() s:finish("fine") end)
+        local port = H.listen(server)
+        local rc, out = H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py flood " .. port .. " " .. kind .. " 1000000", 60)
+        assert.equal(0, rc)
+        assert.truthy(out:find("closed by the server", 1, true), out)
+        local rc2, body = H.sh("curl -s --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
+        assert.equal(0, rc2)
+        assert.equal("fine", body)
+      end, 60000)
+    end
+  end)
+end)

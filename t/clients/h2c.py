@@ -8,6 +8,10 @@ misbehave in ways curl and nghttp never do.
   h2c.py noread PORT BYTES SECS   POST BYTES to /noread; report what the
                                   flow-control windows let through
   h2c.py rst-after-headers PORT   open a stream, then RST_STREAM(CANCEL) it
+  h2c.py download PORT PATH WINDOW
+                                  GET with SETTINGS_INITIAL_WINDOW_SIZE =
+                                  WINDOW, opening it only as bytes are read;
+                                  prints "bytes N frames F maxframe M sha256 H"
   h2c.py get PORT PATH [name=value|name!=value ...]
                                   one GET with extra headers (!= sends the
                                   header never-indexed); prints "h name value
@@ -25,6 +29,7 @@ import hpack
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.settings
 
 
 def connect(port):
@@ -182,6 +187,56 @@ def get(port, path, extra):
     s.close()
 
 
+def download(port, path, window):
+    import hashlib
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    conn = h2.connection.H2Connection(
+        config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.local_settings = h2.settings.Settings(
+        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    conn.initiate_connection()
+    conn.send_headers(1, headers(port, path), end_stream=True)
+    s.sendall(conn.data_to_send())
+    digest, total, frames, biggest, done = hashlib.sha256(), 0, 0, 0, False
+    deadline = time.time() + 60
+    while not done and time.time() < deadline:
+        data = s.recv(65536)
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                digest.update(ev.data)
+                total += len(ev.data)
+                frames += 1
+                biggest = max(biggest, len(ev.data))
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                done = True
+        s.sendall(conn.data_to_send())
+    print("bytes %d frames %d maxframe %d sha256 %s" % (total, frames, biggest, digest.hexdigest()))
+    s.close()
+
+
+def flood(port, kind, count):
+    s, conn = connect(port)
+    if kind == "ping":
+        frame = bytes.fromhex("000008060000000000") + b"floodfld"
+    else:
+        frame = bytes.fromhex("000000040000000000")
+    try:
+        s.sendall(frame * count)
+        s.settimeout(5)
+        while True:
+            data = s.recv(65536)
+            if not data:
+                print("closed by the server")
+                break
+    except socket.timeout:
+        print("still open")
+    except OSError as e:  # reset by the server while we were sending
+        print("closed by the server (%s)" % e.__class__.__name__)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "streams":
@@ -190,6 +245,10 @@ def main():
         conns(port, int(sys.argv[3]))
     elif cmd == "noread":
         noread(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "download":
+        download(port, sys.argv[3], int(sys.argv[4]))
+    elif cmd == "flood":
+        flood(port, sys.argv[3], int(sys.argv[4]))
     elif cmd == "get":
         get(port, sys.argv[3], sys.argv[4:])
     elif cmd == "rst-after-headers":
