@@ -79,6 +79,11 @@ function M.handleSignals(on)
   core.signals(on ~= false)
 end
 
+-- h2lua.fetch(url[, options]) -> status, headers, body | nil, err
+function M.fetch(url, opts)
+  return require("http2.fetch").fetch(url, opts)
+end
+
 -- h2lua._stats() -> live C objects and the liveness count (for tests)
 M._stats = core.stats
 

@@ -9,10 +9,12 @@ local Server = require "http2.server"
 local Session = require "http2.session"
 local Stream = require "http2.stream"
 local compat = require "http2.compat"
+local client = require "http2.client"
 
 local M = {}
 
 M.constants = constants
+M.connect = client.connect
 M.sensitiveHeaders = headers.sensitiveHeaders
 M.getDefaultSettings = settings.defaults
 M.getPackedSettings = settings.pack
@@ -80,6 +82,8 @@ M.Http2Server = Server
 M.Http2Session = Session
 M.Http2Stream = Stream
 M.ServerHttp2Stream = Stream
+M.ClientHttp2Stream = Stream
+M.ClientHttp2Session = Session
 M.Http2ServerRequest = compat.Http2ServerRequest
 M.Http2ServerResponse = compat.Http2ServerResponse
 

@@ -63,11 +63,15 @@ enum {
   H2LUA_EV_FRAME_ERROR, /* a = frame type, b = error code, st or stream 0 */
   H2LUA_EV_SESSION_TIMEOUT,
   H2LUA_EV_STREAM_REFUSED, /* a = stream id: a stream refused by a limit */
+  H2LUA_EV_CONNECT,      /* a client session's socket connected */
+  H2LUA_EV_CONNECT_ERROR, /* a = errno or -EAI code; data = its name */
+  H2LUA_EV_HEADERS,      /* a client stream's response/1xx/trailers/push
+                            response: a = END_STREAM, b = pairs */
 };
 
 typedef struct h2lua_event {
   int type;
-  int64_t a, b;
+  int64_t a, b, c;
   h2lua_server *sv;
   h2lua_session *se;
   h2lua_stream *st;
@@ -89,6 +93,7 @@ struct h2lua_rt {
   struct event *timer;     /* the one timer behind Lua's timer heap */
   struct event *tick;      /* fires while immediates are queued */
   struct event *sigint, *sigterm;
+  struct evdns_base *dns;  /* for client connects, made on first use */
   int handler_ref;         /* the Lua dispatcher */
   int traceback_ref;       /* debug.traceback, the message handler */
   int single_ref;          /* set of single-value header names */
@@ -150,6 +155,7 @@ struct h2lua_session {
   int close_queued;
   int closing;             /* graceful close: end once streams are done */
   int lua_known;           /* Lua has the session object */
+  int is_client, connected;
   size_t unconsumed_conn;  /* received body bytes to give back at once */
   char remote_addr[64], local_addr[64];
   int remote_port, local_port, family;
@@ -217,6 +223,7 @@ void h2lua_push_ref(lua_State *L, int ref);
 int h2lua_raise(lua_State *L, const char *code, const char *name,
                 const char *fmt, ...);
 const char *h2lua_date(h2lua_rt *rt);
+const char *h2lua_errno_name(int e);
 double h2lua_now(void);
 void h2lua_rt_addref(h2lua_rt *rt, int delta);
 
@@ -230,6 +237,11 @@ void h2lua_server_close_all(h2lua_rt *rt);
 /* session.c */
 h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
                                  struct sockaddr *addr, int socklen);
+h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
+                                    int is_client, nghttp2_option *opt,
+                                    const nghttp2_settings_entry *iv,
+                                    size_t niv, const h2lua_limits *limits);
+void h2lua_session_addresses(h2lua_session *se, evutil_socket_t fd);
 int h2lua_session_flush(h2lua_session *se);
 void h2lua_session_teardown(h2lua_session *se, uint32_t code);
 void h2lua_session_free(h2lua_session *se);
@@ -242,6 +254,7 @@ void h2lua_stream_closed(h2lua_stream *st, uint32_t code);
 int h2lua_stream_add_header(h2lua_stream *st, nghttp2_rcbuf *name,
                             nghttp2_rcbuf *value, uint8_t flags);
 void h2lua_stream_consume_headers(h2lua_stream *st, size_t npairs);
+void h2lua_stream_provider(h2lua_stream *st, nghttp2_data_provider *prd);
 
 /* headers.c */
 void h2lua_push_headers(lua_State *L, h2lua_rt *rt, h2lua_stream *st,

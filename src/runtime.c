@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <event2/dns.h>
 
 #include "h2lua.h"
 
@@ -111,6 +113,27 @@ int h2lua_raise(lua_State *L, const char *code, const char *name,
   return lua_error(L);
 }
 
+/* The Node.js code for an errno (-1: a name that did not resolve). */
+const char *h2lua_errno_name(int e) {
+  switch (e) {
+  case -1: return "ENOTFOUND";
+  case EADDRINUSE: return "EADDRINUSE";
+  case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+  case EACCES: return "EACCES";
+  case EINVAL: return "EINVAL";
+  case EAFNOSUPPORT: return "EAFNOSUPPORT";
+  case EMFILE: return "EMFILE";
+  case ENFILE: return "ENFILE";
+  case ECONNREFUSED: return "ECONNREFUSED";
+  case ECONNRESET: return "ECONNRESET";
+  case ETIMEDOUT: return "ETIMEDOUT";
+  case EHOSTUNREACH: return "EHOSTUNREACH";
+  case ENETUNREACH: return "ENETUNREACH";
+  case EPIPE: return "EPIPE";
+  default: return "EIO";
+  }
+}
+
 const char *h2lua_date(h2lua_rt *rt) {
   time_t now = time(NULL);
   if ((int64_t)now != rt->date_sec) {
@@ -171,12 +194,34 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     h2lua_push_headers(L, rt, st, (size_t)ev->b);
     lua_pushboolean(L, (int)ev->a);
     lua_pushinteger(L, st->id);
-    nargs += 6; /* session, box, headers, raw, endStream, id */
+    lua_pushinteger(L, ev->c);
+    nargs += 7; /* session, box, headers, raw, endStream, id, parent id */
     want_ref = 1;
     break;
   case H2LUA_EV_TRAILERS:
     if (!push_obj(L, st->lua_ref)) goto skip;
     h2lua_push_headers(L, rt, st, (size_t)ev->b);
+    nargs += 3;
+    break;
+  case H2LUA_EV_HEADERS:
+    if (!push_obj(L, st->lua_ref)) goto skip;
+    h2lua_push_headers(L, rt, st, (size_t)ev->b);
+    lua_pushboolean(L, (int)ev->a);
+    nargs += 4;
+    break;
+  case H2LUA_EV_CONNECT:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    lua_pushstring(L, se->remote_addr);
+    lua_pushinteger(L, se->remote_port);
+    lua_pushstring(L, se->local_addr);
+    lua_pushinteger(L, se->local_port);
+    lua_pushinteger(L, se->family);
+    nargs += 6;
+    break;
+  case H2LUA_EV_CONNECT_ERROR:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    lua_pushinteger(L, ev->a);
+    lua_pushlstring(L, ev->data ? ev->data : "", ev->datalen);
     nargs += 3;
     break;
   case H2LUA_EV_DATA:
@@ -260,7 +305,8 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
 skip:
   lua_settop(L, top);
 after:
-  if (ev->type == H2LUA_EV_STREAM || ev->type == H2LUA_EV_TRAILERS)
+  if (ev->type == H2LUA_EV_STREAM || ev->type == H2LUA_EV_TRAILERS ||
+      ev->type == H2LUA_EV_HEADERS)
     h2lua_stream_consume_headers(st, (size_t)ev->b);
   if (ev->type == H2LUA_EV_STREAM_CLOSE) h2lua_stream_free(st);
   else if (ev->type == H2LUA_EV_SESSION_CLOSE) h2lua_session_free(se);
@@ -356,6 +402,7 @@ static int rt_gc(lua_State *L) {
   for (size_t i = rt->ev_head; i < rt->ev_len; i++) free(rt->ev[i].data);
   free(rt->ev);
   free(rt->dirty);
+  if (rt->dns) evdns_base_free(rt->dns, 0);
   if (rt->timer) event_free(rt->timer);
   if (rt->sigint) event_free(rt->sigint);
   if (rt->sigterm) event_free(rt->sigterm);
@@ -373,7 +420,7 @@ static const luaL_Reg core_funcs[] = {
 };
 
 extern const luaL_Reg h2lua_loop_funcs[], h2lua_server_funcs[],
-    h2lua_session_funcs[], h2lua_stream_funcs[];
+    h2lua_session_funcs[], h2lua_stream_funcs[], h2lua_client_funcs[];
 
 int luaopen_h2lua_core(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
@@ -402,8 +449,9 @@ int luaopen_h2lua_core(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &RT_KEY);
 
   lua_newtable(L);
-  const luaL_Reg *lists[] = {core_funcs, h2lua_loop_funcs, h2lua_server_funcs,
-                             h2lua_session_funcs, h2lua_stream_funcs};
+  const luaL_Reg *lists[] = {core_funcs,          h2lua_loop_funcs,
+                             h2lua_server_funcs,  h2lua_session_funcs,
+                             h2lua_stream_funcs,  h2lua_client_funcs};
   for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, lists[i], 1);

@@ -13,19 +13,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const char *errno_name(int e) {
-  switch (e) {
-  case EADDRINUSE: return "EADDRINUSE";
-  case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-  case EACCES: return "EACCES";
-  case EINVAL: return "EINVAL";
-  case EAFNOSUPPORT: return "EAFNOSUPPORT";
-  case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE";
-  default: return "EIO";
-  }
-}
-
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
                       struct sockaddr *addr, int socklen, void *arg) {
   h2lua_server *sv = arg;
@@ -110,7 +97,7 @@ static int lserver_listen(lua_State *L) {
   if (sv->lev == NULL) {
     free(sv);
     lua_pushnil(L);
-    lua_pushstring(L, errno_name(err));
+    lua_pushstring(L, h2lua_errno_name(err));
     lua_pushstring(L, strerror(err));
     return 3;
   }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <errno.h>
 
 /* Stop taking frames from nghttp2 while this much waits for the socket:
    that is the backpressure that keeps a slow reader from filling memory. */
@@ -115,10 +116,23 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
 static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
                             void *user_data) {
   h2lua_session *se = user_data;
+  if (frame->hd.type == NGHTTP2_PUSH_PROMISE) {
+    /* a client: the promised stream gets its record now; the PUSH_PROMISE
+       fields are its request headers */
+    int32_t pid = frame->push_promise.promised_stream_id;
+    h2lua_stream *ps = h2lua_stream_new(se, pid);
+    if (ps == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ngh, pid, ps);
+    ps->start_time = ps->first_header = h2lua_now();
+    se->nopen++;
+    se->stream_count++;
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   h2lua_stream *st =
       nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
-  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL) {
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL &&
+      !se->is_client) {
     if (!memory_available(se, sizeof(h2lua_stream))) {
       /* maxSessionMemory: refuse new streams while over it; a peer that
          keeps opening them anyway ends the session */
@@ -152,11 +166,13 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
 static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
                      nghttp2_rcbuf *name, nghttp2_rcbuf *value, uint8_t flags,
                      void *user_data) {
-  h2lua_stream *st =
-      nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
+  int32_t id = frame->hd.type == NGHTTP2_PUSH_PROMISE
+                   ? frame->push_promise.promised_stream_id
+                   : frame->hd.stream_id;
+  h2lua_stream *st = nghttp2_session_get_stream_user_data(ngh, id);
   if (st == NULL || st->closed) return 0;
   if (st->nhdrs - st->block_start >= st->se->limits.max_header_pairs) {
-    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id,
                               NGHTTP2_ENHANCE_YOUR_CALM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
@@ -181,6 +197,11 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       h2lua_queue(rt, H2LUA_EV_STREAM, NULL, se, st, end,
                   (int64_t)(st->nhdrs - st->block_start));
+    } else if (se->is_client) {
+      /* a response, a 1xx, trailers, or the response to a push: Lua
+         tells them apart by :status */
+      h2lua_queue(rt, H2LUA_EV_HEADERS, NULL, se, st, end,
+                  (int64_t)(st->nhdrs - st->block_start));
     } else if (end) {
       h2lua_queue(rt, H2LUA_EV_TRAILERS, NULL, se, st, 0,
                   (int64_t)(st->nhdrs - st->block_start));
@@ -193,6 +214,14 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
       h2lua_queue(rt, H2LUA_EV_END, NULL, se, st, 0, 0);
     }
     break;
+  case NGHTTP2_PUSH_PROMISE: {
+    h2lua_stream *ps = nghttp2_session_get_stream_user_data(
+        ngh, frame->push_promise.promised_stream_id);
+    if (ps == NULL || ps->closed) break;
+    h2lua_queue(rt, H2LUA_EV_STREAM, NULL, se, ps, 0, (int64_t)ps->nhdrs);
+    rt->ev[rt->ev_len - 1].c = frame->hd.stream_id; /* the parent */
+    break;
+  }
   case NGHTTP2_DATA:
     if (st && !st->closed && end) {
       st->remote_ended = 1;
@@ -427,7 +456,29 @@ static void on_write(struct bufferevent *bev, void *arg) {
 /* libevent: EOF, error or timeout on the socket. */
 static void on_event(struct bufferevent *bev, short events, void *arg) {
   h2lua_session *se = arg;
+  if (events & BEV_EVENT_CONNECTED) {
+    se->connected = 1;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    h2lua_session_addresses(se, fd);
+    h2lua_queue(se->rt, H2LUA_EV_CONNECT, NULL, se, NULL, 0, 0);
+    h2lua_mark_dirty(se);
+    h2lua_pump(se->rt);
+    return;
+  }
   if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    if (se->is_client && !se->connected) {
+      /* the connect failed: say why (errno, or the resolver's code) */
+      int dns = bufferevent_socket_get_dns_error(bev);
+      int err = EVUTIL_SOCKET_ERROR();
+      const char *name = h2lua_errno_name(dns ? -1 : err);
+      const char *msg = dns ? evutil_gai_strerror(dns) : strerror(err);
+      char buf[256];
+      snprintf(buf, sizeof(buf), "%s %s", name, msg);
+      h2lua_queue_data(se->rt, H2LUA_EV_CONNECT_ERROR, se, dns ? dns : err,
+                       0, (const uint8_t *)buf, strlen(buf));
+    }
     h2lua_session_teardown(se, NGHTTP2_CANCEL);
     h2lua_pump(se->rt);
   }
@@ -449,25 +500,36 @@ static void addr_string(struct sockaddr *sa, char *buf, size_t len, int *port,
   }
 }
 
-/* Creates a session on an accepted socket and queues EV_SESSION. Returns
-   NULL (the caller closes |fd|) when out of memory. */
-h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
-                                 struct sockaddr *addr, int socklen) {
-  h2lua_rt *rt = sv->rt;
+/* Fills in the local and remote addresses of |se| from its socket. */
+void h2lua_session_addresses(h2lua_session *se, evutil_socket_t fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int fam = 0, lport = 0;
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+    addr_string((struct sockaddr *)&ss, se->remote_addr,
+                sizeof(se->remote_addr), &se->remote_port, &fam);
+  sl = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+    addr_string((struct sockaddr *)&ss, se->local_addr,
+                sizeof(se->local_addr), &lport, &fam);
+  se->local_port = lport;
+  se->family = fam;
+}
+
+/* Creates a session record over |bev| (server or client side), with its
+   nghttp2 session and first SETTINGS queued. Returns NULL when out of
+   memory; |bev| is then the caller's to free. */
+h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
+                                    int is_client, nghttp2_option *opt,
+                                    const nghttp2_settings_entry *iv,
+                                    size_t niv, const h2lua_limits *limits) {
   h2lua_session *se = calloc(1, sizeof(*se));
   if (se == NULL) return NULL;
   se->rt = rt;
-  se->server = sv;
+  se->bev = bev;
+  se->is_client = is_client;
   se->lua_ref = LUA_NOREF;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  evutil_make_socket_nonblocking(fd);
-  se->bev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
-  if (se->bev == NULL) {
-    free(se);
-    return NULL;
-  }
-  se->limits = sv->limits;
+  se->limits = *limits;
   se->max_client_id = -1;
   se->mem.mem_user_data = se;
   se->mem.malloc = mem_malloc;
@@ -475,32 +537,47 @@ h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
   se->mem.calloc = mem_calloc;
   se->mem.realloc = mem_realloc;
   se->start_time = h2lua_now();
-  if (nghttp2_session_server_new3(&se->ngh, get_callbacks(), se, sv->opt,
-                                  &se->mem)) {
-    bufferevent_free(se->bev); /* closes fd */
+  int rv = is_client ? nghttp2_session_client_new3(&se->ngh, get_callbacks(),
+                                                   se, opt, &se->mem)
+                     : nghttp2_session_server_new3(&se->ngh, get_callbacks(),
+                                                   se, opt, &se->mem);
+  if (rv != 0) {
     free(se);
     return NULL;
   }
-  int fam = 0, lport = 0;
-  addr_string(addr, se->remote_addr, sizeof(se->remote_addr), &se->remote_port,
-              &fam);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof(ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-    addr_string((struct sockaddr *)&ss, se->local_addr,
-                sizeof(se->local_addr), &lport, &fam);
-  se->local_port = lport;
-  se->family = fam;
-  nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, sv->settings,
-                          sv->nsettings);
-  bufferevent_setcb(se->bev, on_read, on_write, on_event, se);
-  bufferevent_enable(se->bev, EV_READ | EV_WRITE);
+  nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, niv);
+  bufferevent_setcb(bev, on_read, on_write, on_event, se);
+  bufferevent_enable(bev, EV_READ | EV_WRITE);
   se->refd = 1;
   rt->refs++;
   rt->n_sessions++;
   se->next = rt->sessions;
   if (rt->sessions) rt->sessions->prev = se;
   rt->sessions = se;
+  return se;
+}
+
+/* Creates a session on an accepted socket and queues EV_SESSION. Returns
+   NULL (the caller closes |fd|) when out of memory. */
+h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
+                                 struct sockaddr *addr, int socklen) {
+  h2lua_rt *rt = sv->rt;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  evutil_make_socket_nonblocking(fd);
+  struct bufferevent *bev =
+      bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (bev == NULL) return NULL;
+  h2lua_session *se = h2lua_session_create(rt, bev, 0, sv->opt, sv->settings,
+                                           sv->nsettings, &sv->limits);
+  if (se == NULL) {
+    bufferevent_setfd(bev, -1); /* the caller closes fd */
+    bufferevent_free(bev);
+    return NULL;
+  }
+  se->server = sv;
+  se->connected = 1;
+  h2lua_session_addresses(se, fd);
   h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
   h2lua_mark_dirty(se);
   return se;

@@ -170,6 +170,12 @@ static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
   return n;
 }
 
+/* Fills |prd| with the provider that reads the stream's output buffer. */
+void h2lua_stream_provider(h2lua_stream *st, nghttp2_data_provider *prd) {
+  prd->source.ptr = st;
+  prd->read_callback = on_data_read;
+}
+
 /* A stream Lua may still act on: its record exists, nghttp2 has it open
    and its session is up. */
 static h2lua_stream *live_stream(lua_State *L) {
@@ -202,8 +208,7 @@ static int lstream_respond(lua_State *L) {
   h2lua_collect_nv(L, 5, 4, &nva, &n);
   st->want_trailers = lua_toboolean(L, 3);
   nghttp2_data_provider prd;
-  prd.source.ptr = st;
-  prd.read_callback = on_data_read;
+  h2lua_stream_provider(st, &prd);
   int rv = nghttp2_submit_response(st->se->ngh, st->id, nva, n,
                                    end ? NULL : &prd);
   if (rv != 0) {

@@ -47,6 +47,14 @@ local messages = {
   ERR_HTTP2_ERROR = '%s',
   ERR_SOCKET_BAD_PORT = '%s',
   ERR_UNHANDLED_ERROR = '%s',
+  ERR_HTTP2_GOAWAY_SESSION = 'New streams cannot be created after receiving a GOAWAY',
+  ERR_HTTP2_CONNECT_AUTHORITY = ':authority header is required for CONNECT requests',
+  ERR_HTTP2_CONNECT_SCHEME = 'The :scheme header is forbidden for CONNECT requests',
+  ERR_HTTP2_CONNECT_PATH = 'The :path header is forbidden for CONNECT requests',
+  ERR_HTTP2_CONNECT_PROTOCOL_NOT_ENABLED = 'The :protocol header needs the extended CONNECT protocol, which the server did not enable',
+  ERR_HTTP2_UNSUPPORTED_PROTOCOL = '%s',
+  ERR_HTTP2_OUT_OF_STREAMS = 'No stream ID is available because maximum stream ID has been reached',
+  ERR_INVALID_URL = '%s',
 }
 
 local names = {

@@ -78,10 +78,29 @@ function Session._new(server, box, raddr, rport, laddr, lport, family)
     -- sent in the first SETTINGS: it may not be turned off later
     _connect_protocol = server and server._settings and
       server._settings.enableConnectProtocol or false,
+    _streams = false,
   }, Session)
   self.socket = setmetatable({ remoteAddress = raddr, remotePort = rport,
     remoteFamily = fam, localAddress = laddr, localPort = lport,
     encrypted = false, _session = self }, Socket)
+  live[self] = true
+  return self
+end
+
+-- Session._new_client(options, protocol, authority) -> a client session,
+-- connecting (core.connect fills in _box)
+function Session._new_client(options, protocol, authority)
+  local self = setmetatable({
+    _box = false, _server = false, type = C.NGHTTP2_SESSION_CLIENT,
+    encrypted = protocol == "https:", alpnProtocol = "h2c", closed = false,
+    destroyed = false, connecting = true, _events = false, _waiters = false,
+    _pings = {}, _settings_acks = { { initial = true } },
+    _max_pings = options.maxOutstandingPings or 10,
+    _max_settings = options.maxOutstandingSettings or 10,
+    _stream_time = 0, _streams_closed = 0, _connect_protocol = false,
+    _protocol = protocol, _authority = authority, _streams = {},
+  }, Session)
+  self.socket = setmetatable({ encrypted = false, _session = self }, Socket)
   live[self] = true
   return self
 end

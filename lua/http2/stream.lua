@@ -493,6 +493,8 @@ end
 
 function Stream._onclose(self, code)
   if perf.active() then perf.stream_entry(self, core.stream_metrics(self._box)) end
+  local map = self.session._streams
+  if map then map[self.id] = nil end
   self.closed = true
   self.destroyed = true
   self.rstCode = code

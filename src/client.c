@@ -1,0 +1,128 @@
+/*
+ * Client sessions: connecting (with libevent's asynchronous resolver) and
+ * submitting requests. The session and stream records, and the nghttp2
+ * callbacks, are the ones of session.c and stream.c; this file owns the
+ * runtime's evdns_base (freed by the runtime's __gc).
+ */
+#include "internal.h"
+
+#include <event2/dns.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const h2lua_limits client_limits = {
+    .max_header_pairs = 128,
+    .max_session_memory = 10 * 1024 * 1024,
+    .max_invalid_frames = 1000,
+    .max_rejected_streams = 100,
+    .padding = 0,
+};
+
+static nghttp2_option *client_option(void) {
+  static nghttp2_option *opt;
+  if (opt == NULL) {
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+  }
+  return opt;
+}
+
+/* core.connect(obj, host, port, id1, v1, ...) -> box | nil, errname, msg:
+   starts connecting; the first SETTINGS and any request submitted before
+   the socket is up go out once it is (EV_CONNECT / EV_CONNECT_ERROR). */
+static int lclient_connect(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *host = luaL_checkstring(L, 2);
+  int port = (int)luaL_checkinteger(L, 3);
+  nghttp2_settings_entry iv[16];
+  int n = (lua_gettop(L) - 3) / 2;
+  if (n > 16) n = 16;
+  for (int i = 0; i < n; i++) {
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 4 + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, 5 + 2 * i);
+  }
+  if (rt->dns == NULL) {
+    rt->dns = evdns_base_new(rt->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (rt->dns == NULL) rt->dns = evdns_base_new(rt->base, 0);
+  }
+  struct bufferevent *bev =
+      bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (bev == NULL) return luaL_error(L, "out of memory");
+  h2lua_session *se = h2lua_session_create(rt, bev, 1, client_option(), iv,
+                                           (size_t)n, &client_limits);
+  if (se == NULL) {
+    bufferevent_free(bev);
+    return luaL_error(L, "out of memory");
+  }
+  lua_pushvalue(L, 1);
+  se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  se->lua_known = 1;
+  se->box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se);
+  if (bufferevent_socket_connect_hostname(bev, rt->dns, AF_UNSPEC, host,
+                                          port) != 0) {
+    /* refused at once (bad address family, no socket): report it the way
+       a failed connect is reported */
+    int err = EVUTIL_SOCKET_ERROR();
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s %s", h2lua_errno_name(err), strerror(err));
+    h2lua_queue_data(rt, H2LUA_EV_CONNECT_ERROR, se, err, 0,
+                     (const uint8_t *)buf, strlen(buf));
+    h2lua_session_teardown(se, NGHTTP2_CANCEL);
+  }
+  h2lua_mark_dirty(se);
+  return 1;
+}
+
+/* core.request(session_box, stream_obj, endStream, sensitive, parent,
+   weight, exclusive, n1, v1, ...) -> box, id | nil, nghttp2 error */
+static int lclient_request(lua_State *L) {
+  h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int end = lua_toboolean(L, 3);
+  int32_t parent = (int32_t)luaL_optinteger(L, 5, 0);
+  int32_t weight = (int32_t)luaL_optinteger(L, 6, NGHTTP2_DEFAULT_WEIGHT);
+  int exclusive = lua_toboolean(L, 7);
+  if (se == NULL || se->torn_down) {
+    lua_pushnil(L);
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 2;
+  }
+  nghttp2_nv *nva;
+  size_t nnv;
+  h2lua_collect_nv(L, 8, 4, &nva, &nnv);
+  h2lua_stream *st = h2lua_stream_new(se, 0);
+  if (st == NULL) return luaL_error(L, "out of memory");
+  nghttp2_priority_spec spec;
+  nghttp2_priority_spec_init(&spec, parent, weight, exclusive);
+  nghttp2_data_provider prd;
+  h2lua_stream_provider(st, &prd);
+  int32_t id = nghttp2_submit_request(se->ngh, &spec, nva, nnv,
+                                      end ? NULL : &prd, st);
+  if (id < 0) {
+    h2lua_stream_free(st);
+    lua_pushnil(L);
+    lua_pushinteger(L, id);
+    return 2;
+  }
+  st->id = id;
+  st->responded = 1; /* our side's headers are out: writes may resume */
+  st->out_eof = end;
+  st->start_time = h2lua_now();
+  se->nopen++;
+  se->stream_count++;
+  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
+  lua_pushvalue(L, 2);
+  st->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
+  lua_pushinteger(L, id);
+  h2lua_mark_dirty(se);
+  return 2;
+}
+
+const luaL_Reg h2lua_client_funcs[] = {
+    {"connect", lclient_connect},
+    {"request", lclient_request},
+    {NULL, NULL},
+};
