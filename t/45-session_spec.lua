@@ -493,7 +493,7 @@ describe("performance metrics", function()
       H.writefile(path, string.rep("q", 300))
       assert.equal(0, (H.sh("nghttp -d " .. path .. " http://127.0.0.1:" .. port .. "/ http://127.0.0.1:" .. port .. "/b")))
       os.remove(path)
-      for _ = 1, 100 do if #entries >= 3 then break end h2lua.sleep(5) end
+      for _ = 1, 400 do if #entries >= 3 then break end h2lua.sleep(5) end
     end)
     obs:disconnect()
     local streams, session = {}, nil
@@ -515,7 +515,9 @@ describe("performance metrics", function()
     assert.is_not_nil(session)
     assert.equal("server", session.type)
     assert.equal(2, session.streamCount)
-    assert.equal(2, session.maxConcurrentStreams)
+    -- nghttp sends both requests at once, but the first may be done
+    -- before the second is read: 1 or 2 were open together
+    assert.is_true(session.maxConcurrentStreams == 1 or session.maxConcurrentStreams == 2)
     assert.is_true(session.framesReceived >= 6)
     assert.is_true(session.framesSent >= 6)
     assert.is_true(session.bytesRead > 600)

@@ -163,9 +163,16 @@ end
 
 -- emitter:wait(name[, timeoutMs]) -> the event's arguments (true for an
 -- event without any) | nil, "timeout" | nil, "closed". Suspends the
--- calling coroutine.
+-- calling coroutine, except for a one-shot event the object already
+-- emitted (its _sticky method answers for those).
 function Emitter:wait(name, timeout)
   local co = sched.current("emitter:wait")
+  -- one-shot events that already happened ('response', 'connect', ...)
+  -- answer at once: a wait must not miss them
+  if self._sticky then
+    local r = table.pack(self:_sticky(name))
+    if r.n > 0 and r[1] ~= nil then return table.unpack(r, 1, r.n) end
+  end
   if self._waitclosed and self:_waitclosed(name) then return nil, "closed" end
   local done, timer = false, nil
   local waiters = rawget(self, "_waiters")

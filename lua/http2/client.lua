@@ -164,7 +164,7 @@ local function emit_headers(stream, headers, end_stream, raw)
     stream:emit("headers", headers, flags)
     if status == 100 then stream:emit("continue") end
   elseif status and not stream._response then
-    stream._response = headers
+    stream._response, stream._response_flags, stream._response_raw = headers, flags, raw
     stream:emit("response", headers, flags, raw)
   else
     stream.trailers = headers

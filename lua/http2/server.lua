@@ -144,6 +144,16 @@ function methods:unref()
   return self
 end
 
+-- One-shot events a wait must not miss.
+function methods:_sticky(name)
+  if name == "listening" then
+    if self.listening then return true end
+  elseif name == "close" then
+    if self._close_emitted and not self.listening then return true end
+  end
+  return nil
+end
+
 function methods:_addsession(session)
   self._sessions[session] = true
   self._nsessions = self._nsessions + 1

@@ -285,6 +285,16 @@ handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family)
   return session
 end
 
+-- One-shot events a wait must not miss.
+function methods:_sticky(name)
+  if name == "connect" then
+    if not self.connecting and not self.destroyed then return self, self.socket end
+  elseif name == "close" then
+    if rawget(self, "_close_emitted") then return true end
+  end
+  return nil
+end
+
 local function session_closed(self)
   local err = self._destroy_err
   if err ~= nil then self:emit("error", err) end
@@ -298,6 +308,7 @@ local function session_closed(self)
     if a.co then sched.wake(a.co, errors.new("ERR_HTTP2_INVALID_SESSION")) end
   end
   perf.session_entry(self)
+  self._close_emitted = true
   self:emit("close")
   self:_closewaiters()
   if self._server then self._server:_removesession(self) end
@@ -393,8 +404,22 @@ end
 
 handlers[22] = function() end -- a stream refused by a limit
 
+-- The peer's GOAWAY: 'goaway', then as Node.js does: NO_ERROR closes the
+-- session gracefully (open streams finish, no new ones), any other code
+-- destroys it with ERR_HTTP2_SESSION_ERROR.
+local function goaway(self, code, last, opaque)
+  self:emit("goaway", code, last, opaque)
+  if self.destroyed then return end
+  if code == C.NGHTTP2_NO_ERROR then
+    self:close(function() end)
+  else
+    local name = Stream.code_names[code] or tostring(code)
+    self:destroy(errors.new("ERR_HTTP2_SESSION_ERROR", name), C.NGHTTP2_NO_ERROR)
+  end
+end
+
 handlers[EV_GOAWAY] = function(self, code, last, opaque)
-  sched.spawn(function() self:emit("goaway", code, last, opaque) end, nil)
+  sched.spawn(goaway, nil, self, code, last, opaque)
 end
 
 local FLAGS_END_HEADERS, FLAGS_END_STREAM = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_STREAM

@@ -487,6 +487,7 @@ local function close_events(self, code)
     self:emit("error", err)
   end
   if self._ended and code == NO_ERROR then self:emit("finish") end
+  self._close_emitted = true
   self:emit("close")
   self:_closewaiters()
 end
@@ -517,6 +518,21 @@ function Stream._onclose(self, code)
     return
   end
   sched.spawn(close_events, self, self, code)
+end
+
+-- One-shot events a wait must not miss.
+function methods:_sticky(name)
+  if name == "response" then
+    local r = rawget(self, "_response")
+    if r then return r, self._response_flags, self._response_raw end
+  elseif name == "close" then
+    if rawget(self, "_close_emitted") then return true end
+  elseif name == "end" then
+    if self._read_ended then return true end
+  elseif name == "ready" then
+    if self.id then return true end
+  end
+  return nil
 end
 
 function methods:_waitclosed(name)
