@@ -65,6 +65,17 @@ function M.createServer(options, onRequest)
   return server
 end
 
+-- http2.createSecureServer(options[, onRequest]) -> Http2SecureServer:
+-- HTTP/2 over TLS, ALPN h2
+function M.createSecureServer(options, onRequest)
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  local server = M.createServer(options, onRequest)
+  server._tls = require("http2.tls").context(server._options, true)
+  return server
+end
+
 -- Graceful shutdown (SIGINT/SIGTERM): stop accepting, GOAWAY all sessions;
 -- when the drain time is over, end what is left.
 h2lua._onshutdown(function(graceful)

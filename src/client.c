@@ -6,7 +6,9 @@
  */
 #include "internal.h"
 
+#include <arpa/inet.h>
 #include <event2/dns.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,34 +30,63 @@ static nghttp2_option *client_option(void) {
   return opt;
 }
 
-/* core.connect(obj, host, port, id1, v1, ...) -> box | nil, errname, msg:
-   starts connecting; the first SETTINGS and any request submitted before
-   the socket is up go out once it is (EV_CONNECT / EV_CONNECT_ERROR). */
+/* core.connect(obj, host, port, tls_context|nil, servername, id1, v1, ...)
+   -> box: starts connecting (over TLS with ALPN h2 when a context is
+   given); the first SETTINGS and any request submitted before the socket
+   is up go out once it is (EV_CONNECT / EV_CONNECT_ERROR). */
 static int lclient_connect(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   const char *host = luaL_checkstring(L, 2);
   int port = (int)luaL_checkinteger(L, 3);
+  SSL_CTX *ctx = lua_isnoneornil(L, 4) ? NULL : h2lua_tls_check(L, 4);
+  const char *servername = luaL_optstring(L, 5, host);
   nghttp2_settings_entry iv[16];
-  int n = (lua_gettop(L) - 3) / 2;
+  int n = (lua_gettop(L) - 5) / 2;
   if (n > 16) n = 16;
+  if (n < 0) n = 0;
   for (int i = 0; i < n; i++) {
-    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 4 + 2 * i);
-    iv[i].value = (uint32_t)luaL_checkinteger(L, 5 + 2 * i);
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 6 + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, 7 + 2 * i);
   }
   if (rt->dns == NULL) {
     rt->dns = evdns_base_new(rt->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (rt->dns == NULL) rt->dns = evdns_base_new(rt->base, 0);
   }
-  struct bufferevent *bev =
-      bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  struct bufferevent *bev;
+  if (ctx) {
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL) return luaL_error(L, "SSL_new failed");
+    /* SNI, and the name the certificate must carry */
+    struct in6_addr a6;
+    struct in_addr a4;
+    int is_ip = inet_pton(AF_INET, servername, &a4) == 1 ||
+                inet_pton(AF_INET6, servername, &a6) == 1;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, servername);
+    if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) {
+      X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+      if (is_ip) X509_VERIFY_PARAM_set1_ip_asc(param, servername);
+      else SSL_set1_host(ssl, servername);
+    }
+    bev = bufferevent_openssl_socket_new(rt->base, -1, ssl,
+                                         BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+      SSL_free(ssl);
+      return luaL_error(L, "out of memory");
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  }
   if (bev == NULL) return luaL_error(L, "out of memory");
-  h2lua_session *se = h2lua_session_create(rt, bev, 1, client_option(), iv,
-                                           (size_t)n, &client_limits);
+  h2lua_session *se = h2lua_session_create(rt, bev, 1, &client_limits);
   if (se == NULL) {
     bufferevent_free(bev);
     return luaL_error(L, "out of memory");
   }
+  se->tls = ctx != NULL;
+  h2lua_session_start(se, client_option(), iv, (size_t)n);
   lua_pushvalue(L, 1);
   se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   se->lua_known = 1;

@@ -27,7 +27,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <nghttp2/nghttp2.h>
@@ -67,6 +69,8 @@ enum {
   H2LUA_EV_CONNECT_ERROR, /* a = errno or -EAI code; data = its name */
   H2LUA_EV_HEADERS,      /* a client stream's response/1xx/trailers/push
                             response: a = END_STREAM, b = pairs */
+  H2LUA_EV_UNKNOWN_PROTOCOL, /* TLS up, but ALPN agreed on no h2 */
+  H2LUA_EV_TLS_ERROR,    /* a server's TLS handshake failed; data = why */
 };
 
 typedef struct h2lua_event {
@@ -139,6 +143,9 @@ struct h2lua_server {
   size_t nsettings;
   nghttp2_option *opt;
   h2lua_limits limits;
+  SSL_CTX *tls;            /* createSecureServer: the default context */
+  struct { char *host; SSL_CTX *ctx; } *sni; /* addContext */
+  size_t nsni;
   h2lua_server *next, *prev;
 };
 
@@ -156,6 +163,7 @@ struct h2lua_session {
   int closing;             /* graceful close: end once streams are done */
   int lua_known;           /* Lua has the session object */
   int is_client, connected;
+  int tls;                 /* over bufferevent_openssl */
   size_t unconsumed_conn;  /* received body bytes to give back at once */
   char remote_addr[64], local_addr[64];
   int remote_port, local_port, family;
@@ -238,13 +246,21 @@ void h2lua_server_close_all(h2lua_rt *rt);
 h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
                                  struct sockaddr *addr, int socklen);
 h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
-                                    int is_client, nghttp2_option *opt,
-                                    const nghttp2_settings_entry *iv,
-                                    size_t niv, const h2lua_limits *limits);
+                                    int is_client, const h2lua_limits *limits);
+int h2lua_session_start(h2lua_session *se, nghttp2_option *opt,
+                        const nghttp2_settings_entry *iv, size_t niv);
 void h2lua_session_addresses(h2lua_session *se, evutil_socket_t fd);
 int h2lua_session_flush(h2lua_session *se);
 void h2lua_session_teardown(h2lua_session *se, uint32_t code);
 void h2lua_session_free(h2lua_session *se);
+
+/* tls.c */
+const char *h2lua_tls_error(char *buf, size_t len);
+void h2lua_tls_attach(SSL_CTX *ctx, h2lua_server *sv);
+SSL_CTX *h2lua_tls_check(lua_State *L, int idx);
+void h2lua_tls_describe_failure(h2lua_session *se, char *buf, size_t len);
+void h2lua_tls_alpn(h2lua_session *se, char *out, size_t len);
+void h2lua_tls_open(lua_State *L);
 
 /* stream.c */
 h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id);

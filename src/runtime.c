@@ -218,6 +218,24 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     lua_pushinteger(L, se->family);
     nargs += 6;
     break;
+  case H2LUA_EV_UNKNOWN_PROTOCOL:
+    if (!push_obj(L, ev->sv ? ev->sv->lua_ref : LUA_NOREF)) goto skip;
+    se->box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se);
+    lua_pushstring(L, se->remote_addr);
+    lua_pushinteger(L, se->remote_port);
+    lua_pushstring(L, se->local_addr);
+    lua_pushinteger(L, se->local_port);
+    lua_pushinteger(L, se->family);
+    nargs += 7;
+    want_ref = 1;
+    break;
+  case H2LUA_EV_TLS_ERROR:
+    if (!push_obj(L, ev->sv ? ev->sv->lua_ref : LUA_NOREF)) goto skip;
+    lua_pushlstring(L, ev->data ? ev->data : "", ev->datalen);
+    lua_pushstring(L, se->remote_addr);
+    lua_pushinteger(L, se->remote_port);
+    nargs += 4;
+    break;
   case H2LUA_EV_CONNECT_ERROR:
     if (!push_obj(L, se->lua_ref)) goto skip;
     lua_pushinteger(L, ev->a);
@@ -293,7 +311,8 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     report(L);
   } else if (want_ref && lua_istable(L, -1)) {
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (ev->type == H2LUA_EV_SESSION) {
+    if (ev->type == H2LUA_EV_SESSION ||
+        ev->type == H2LUA_EV_UNKNOWN_PROTOCOL) {
       se->lua_ref = ref;
       se->lua_known = 1;
     } else {
@@ -420,7 +439,8 @@ static const luaL_Reg core_funcs[] = {
 };
 
 extern const luaL_Reg h2lua_loop_funcs[], h2lua_server_funcs[],
-    h2lua_session_funcs[], h2lua_stream_funcs[], h2lua_client_funcs[];
+    h2lua_session_funcs[], h2lua_stream_funcs[], h2lua_client_funcs[],
+    h2lua_tls_funcs[];
 
 int luaopen_h2lua_core(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
@@ -451,11 +471,13 @@ int luaopen_h2lua_core(lua_State *L) {
   lua_newtable(L);
   const luaL_Reg *lists[] = {core_funcs,          h2lua_loop_funcs,
                              h2lua_server_funcs,  h2lua_session_funcs,
-                             h2lua_stream_funcs,  h2lua_client_funcs};
+                             h2lua_stream_funcs,  h2lua_client_funcs,
+                             h2lua_tls_funcs};
   for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, lists[i], 1);
   }
+  h2lua_tls_open(L);
   /* The runtime userdata's user value keeps the module table. */
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, -3, 1);

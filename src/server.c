@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
@@ -36,6 +37,15 @@ static void on_accept_error(struct evconnlistener *lev, void *arg) {
 void h2lua_server_free(h2lua_server *sv) {
   h2lua_rt *rt = sv->rt;
   if (sv->lev) evconnlistener_free(sv->lev);
+  if (sv->tls) {
+    h2lua_tls_attach(sv->tls, NULL);
+    SSL_CTX_free(sv->tls);
+  }
+  for (size_t i = 0; i < sv->nsni; i++) {
+    free(sv->sni[i].host);
+    SSL_CTX_free(sv->sni[i].ctx);
+  }
+  free(sv->sni);
   if (sv->refd) rt->refs--;
   if (sv->box) sv->box->p = NULL;
   if (sv->opt) nghttp2_option_del(sv->opt);
@@ -54,13 +64,15 @@ void h2lua_server_close_all(h2lua_rt *rt) {
   while (rt->servers) h2lua_server_free(rt->servers);
 }
 
-/* core.listen(obj, host, port, backlog) -> box, port | nil, errname, msg */
+/* core.listen(obj, host, port, backlog[, tls_context]) -> box, port,
+   address, family | nil, errname, msg */
 static int lserver_listen(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   const char *host = luaL_optstring(L, 2, NULL);
   int port = (int)luaL_checkinteger(L, 3);
   int backlog = (int)luaL_optinteger(L, 4, 511);
+  SSL_CTX *tls = lua_isnoneornil(L, 5) ? NULL : h2lua_tls_check(L, 5);
   struct addrinfo hints, *res = NULL;
   char portstr[16];
   memset(&hints, 0, sizeof(hints));
@@ -102,6 +114,11 @@ static int lserver_listen(lua_State *L) {
     return 3;
   }
   evconnlistener_set_error_cb(sv->lev, on_accept_error);
+  if (tls) {
+    SSL_CTX_up_ref(tls);
+    sv->tls = tls;
+    h2lua_tls_attach(tls, sv);
+  }
   nghttp2_option_new(&sv->opt);
   nghttp2_option_set_no_auto_window_update(sv->opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(sv->opt, 100);
@@ -210,7 +227,49 @@ static int lserver_options(lua_State *L) {
   return 0;
 }
 
+/* core.server_set_context(box, tls_context) -> nil: the context for new
+   connections (certificate reload without restart) */
+static int lserver_set_context(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  SSL_CTX *ctx = h2lua_tls_check(L, 2);
+  if (sv == NULL) return 0;
+  SSL_CTX_up_ref(ctx);
+  if (sv->tls) {
+    h2lua_tls_attach(sv->tls, NULL);
+    SSL_CTX_free(sv->tls);
+  }
+  sv->tls = ctx;
+  h2lua_tls_attach(ctx, sv);
+  return 0;
+}
+
+/* core.server_add_context(box, hostname, tls_context) -> nil: SNI */
+static int lserver_add_context(lua_State *L) {
+  h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
+  const char *host = luaL_checkstring(L, 2);
+  SSL_CTX *ctx = h2lua_tls_check(L, 3);
+  if (sv == NULL) return 0;
+  for (size_t i = 0; i < sv->nsni; i++) {
+    if (strcasecmp(sv->sni[i].host, host) == 0) { /* replace */
+      SSL_CTX_up_ref(ctx);
+      SSL_CTX_free(sv->sni[i].ctx);
+      sv->sni[i].ctx = ctx;
+      return 0;
+    }
+  }
+  void *p = realloc(sv->sni, (sv->nsni + 1) * sizeof(sv->sni[0]));
+  if (p == NULL) return luaL_error(L, "out of memory");
+  sv->sni = p;
+  sv->sni[sv->nsni].host = strdup(host);
+  SSL_CTX_up_ref(ctx);
+  sv->sni[sv->nsni].ctx = ctx;
+  sv->nsni++;
+  return 0;
+}
+
 const luaL_Reg h2lua_server_funcs[] = {
+    {"server_set_context", lserver_set_context},
+    {"server_add_context", lserver_add_context},
     {"server_options", lserver_options},
     {"listen", lserver_listen},
     {"server_close", lserver_close},

@@ -375,6 +375,7 @@ static nghttp2_session_callbacks *get_callbacks(void) {
    the session was torn down. */
 int h2lua_session_flush(h2lua_session *se) {
   if (se->torn_down) return -1;
+  if (se->ngh == NULL) return 0;
   if (se->unconsumed_conn) {
     nghttp2_session_consume_connection(se->ngh, se->unconsumed_conn);
     se->unconsumed_conn = 0;
@@ -424,6 +425,10 @@ static void on_read(struct bufferevent *bev, void *arg) {
   struct evbuffer *in = bufferevent_get_input(bev);
   size_t len;
   touch(se);
+  if (se->ngh == NULL) { /* not HTTP/2 (yet): nothing reads this */
+    evbuffer_drain(in, evbuffer_get_length(in));
+    return;
+  }
   while ((len = evbuffer_get_length(in)) > 0) {
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
@@ -462,22 +467,59 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     h2lua_session_addresses(se, fd);
-    h2lua_queue(se->rt, H2LUA_EV_CONNECT, NULL, se, NULL, 0, 0);
-    h2lua_mark_dirty(se);
+    char alpn[32] = "";
+    if (se->tls) h2lua_tls_alpn(se, alpn, sizeof(alpn));
+    if (se->is_client) {
+      if (se->tls && strcmp(alpn, "h2") != 0) {
+        const char *why = "ERR_HTTP2_ERROR the server did not agree on h2 (ALPN)";
+        h2lua_queue_data(se->rt, H2LUA_EV_CONNECT_ERROR, se, 0, 0,
+                         (const uint8_t *)why, strlen(why));
+        h2lua_session_teardown(se, NGHTTP2_CANCEL);
+      } else {
+        h2lua_queue(se->rt, H2LUA_EV_CONNECT, NULL, se, NULL, 0, 0);
+        h2lua_mark_dirty(se);
+      }
+    } else if (strcmp(alpn, "h2") == 0 && se->server) {
+      h2lua_server *sv = se->server;
+      if (h2lua_session_start(se, sv->opt, sv->settings, sv->nsettings) == 0)
+        h2lua_queue(se->rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
+      else
+        h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+    } else if (se->server) {
+      /* TLS is up but not h2: 'unknownProtocol' decides */
+      h2lua_queue(se->rt, H2LUA_EV_UNKNOWN_PROTOCOL, se->server, se, NULL, 0,
+                  0);
+    } else {
+      h2lua_session_teardown(se, NGHTTP2_CANCEL);
+    }
     h2lua_pump(se->rt);
     return;
   }
   if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    char buf[512];
     if (se->is_client && !se->connected) {
-      /* the connect failed: say why (errno, or the resolver's code) */
+      /* the connect failed: say why (errno, the resolver, or TLS) */
       int dns = bufferevent_socket_get_dns_error(bev);
       int err = EVUTIL_SOCKET_ERROR();
-      const char *name = h2lua_errno_name(dns ? -1 : err);
-      const char *msg = dns ? evutil_gai_strerror(dns) : strerror(err);
-      char buf[256];
-      snprintf(buf, sizeof(buf), "%s %s", name, msg);
+      if (se->tls && !dns && (err == 0 || bufferevent_get_openssl_error(bev) ||
+                              (events & BEV_EVENT_ERROR))) {
+        h2lua_tls_describe_failure(se, buf, sizeof(buf));
+        if (strncmp(buf, "ERR_SSL_HANDSHAKE", 17) == 0 && err)
+          snprintf(buf, sizeof(buf), "%s %s", h2lua_errno_name(err),
+                   strerror(err));
+      } else {
+        snprintf(buf, sizeof(buf), "%s %s", h2lua_errno_name(dns ? -1 : err),
+                 dns ? evutil_gai_strerror(dns) : strerror(err));
+      }
       h2lua_queue_data(se->rt, H2LUA_EV_CONNECT_ERROR, se, dns ? dns : err,
                        0, (const uint8_t *)buf, strlen(buf));
+    } else if (se->tls && !se->is_client && !se->connected && se->server) {
+      /* a handshake that failed: 'tlsClientError' on the server */
+      h2lua_tls_describe_failure(se, buf, sizeof(buf));
+      h2lua_queue(se->rt, H2LUA_EV_TLS_ERROR, se->server, se, NULL, 0, 0);
+      h2lua_event *ev = &se->rt->ev[se->rt->ev_len - 1];
+      ev->data = strdup(buf);
+      ev->datalen = ev->data ? strlen(buf) : 0;
     }
     h2lua_session_teardown(se, NGHTTP2_CANCEL);
     h2lua_pump(se->rt);
@@ -516,13 +558,12 @@ void h2lua_session_addresses(h2lua_session *se, evutil_socket_t fd) {
   se->family = fam;
 }
 
-/* Creates a session record over |bev| (server or client side), with its
-   nghttp2 session and first SETTINGS queued. Returns NULL when out of
-   memory; |bev| is then the caller's to free. */
+/* Creates a session record over |bev| (server or client side); its
+   nghttp2 session comes with h2lua_session_start (at once for h2c, after
+   the handshake for TLS). Returns NULL when out of memory; |bev| is then
+   the caller's to free. */
 h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
-                                    int is_client, nghttp2_option *opt,
-                                    const nghttp2_settings_entry *iv,
-                                    size_t niv, const h2lua_limits *limits) {
+                                    int is_client, const h2lua_limits *limits) {
   h2lua_session *se = calloc(1, sizeof(*se));
   if (se == NULL) return NULL;
   se->rt = rt;
@@ -537,15 +578,6 @@ h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
   se->mem.calloc = mem_calloc;
   se->mem.realloc = mem_realloc;
   se->start_time = h2lua_now();
-  int rv = is_client ? nghttp2_session_client_new3(&se->ngh, get_callbacks(),
-                                                   se, opt, &se->mem)
-                     : nghttp2_session_server_new3(&se->ngh, get_callbacks(),
-                                                   se, opt, &se->mem);
-  if (rv != 0) {
-    free(se);
-    return NULL;
-  }
-  nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, niv);
   bufferevent_setcb(bev, on_read, on_write, on_event, se);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
   se->refd = 1;
@@ -557,6 +589,25 @@ h2lua_session *h2lua_session_create(h2lua_rt *rt, struct bufferevent *bev,
   return se;
 }
 
+/* Creates the nghttp2 session of |se| and queues its first SETTINGS.
+   Returns 0, or an nghttp2 error code. */
+int h2lua_session_start(h2lua_session *se, nghttp2_option *opt,
+                        const nghttp2_settings_entry *iv, size_t niv) {
+  int rv = se->is_client ? nghttp2_session_client_new3(&se->ngh,
+                                                       get_callbacks(), se,
+                                                       opt, &se->mem)
+                         : nghttp2_session_server_new3(&se->ngh,
+                                                       get_callbacks(), se,
+                                                       opt, &se->mem);
+  if (rv != 0) {
+    se->ngh = NULL;
+    return rv;
+  }
+  nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, niv);
+  h2lua_mark_dirty(se);
+  return 0;
+}
+
 /* Creates a session on an accepted socket and queues EV_SESSION. Returns
    NULL (the caller closes |fd|) when out of memory. */
 h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
@@ -565,21 +616,40 @@ h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   evutil_make_socket_nonblocking(fd);
-  struct bufferevent *bev =
-      bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  struct bufferevent *bev;
+  if (sv->tls) {
+    SSL *ssl = SSL_new(sv->tls);
+    if (ssl == NULL) return NULL;
+    bev = bufferevent_openssl_socket_new(rt->base, fd, ssl,
+                                         BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+      SSL_free(ssl);
+      return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  }
   if (bev == NULL) return NULL;
-  h2lua_session *se = h2lua_session_create(rt, bev, 0, sv->opt, sv->settings,
-                                           sv->nsettings, &sv->limits);
+  h2lua_session *se = h2lua_session_create(rt, bev, 0, &sv->limits);
   if (se == NULL) {
     bufferevent_setfd(bev, -1); /* the caller closes fd */
     bufferevent_free(bev);
     return NULL;
   }
   se->server = sv;
-  se->connected = 1;
   h2lua_session_addresses(se, fd);
+  if (sv->tls) {
+    se->tls = 1; /* the session starts once the handshake agreed on h2 */
+    return se;
+  }
+  se->connected = 1;
+  if (h2lua_session_start(se, sv->opt, sv->settings, sv->nsettings) != 0) {
+    h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+    return se;
+  }
   h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
-  h2lua_mark_dirty(se);
   return se;
 }
 
@@ -631,7 +701,7 @@ void h2lua_session_free(h2lua_session *se) {
 
 static h2lua_session *live_session(lua_State *L) {
   h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
-  return (se && !se->torn_down) ? se : NULL;
+  return (se && !se->torn_down && se->ngh) ? se : NULL;
 }
 
 /* core.session_goaway(box, code, last_id, opaque) -> bool */
@@ -668,9 +738,13 @@ static int lsession_close(lua_State *L) {
 /* core.session_destroy(box, code) -> nil: GOAWAY(code) if a code other
    than NO_ERROR is given, then tear down now */
 static int lsession_destroy(lua_State *L) {
-  h2lua_session *se = live_session(L);
+  h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
   uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
-  if (se == NULL) return 0;
+  if (se == NULL || se->torn_down) return 0;
+  if (se->ngh == NULL) { /* no HTTP/2 on it: just close */
+    h2lua_session_teardown(se, NGHTTP2_CANCEL);
+    return 0;
+  }
   nghttp2_session_terminate_session(se->ngh, code);
   send_final(se);
   h2lua_session_teardown(se, code == NGHTTP2_NO_ERROR ? NGHTTP2_CANCEL : code);
@@ -679,7 +753,8 @@ static int lsession_destroy(lua_State *L) {
 
 /* core.session_ref(box, on) -> nil */
 static int lsession_ref(lua_State *L) {
-  h2lua_session *se = live_session(L);
+  h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
+  if (se && se->torn_down) se = NULL;
   int on = lua_toboolean(L, 2);
   if (se && on != se->refd) {
     se->rt->refs += on ? 1 : -1;

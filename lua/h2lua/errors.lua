@@ -55,6 +55,8 @@ local messages = {
   ERR_HTTP2_UNSUPPORTED_PROTOCOL = '%s',
   ERR_HTTP2_OUT_OF_STREAMS = 'No stream ID is available because maximum stream ID has been reached',
   ERR_INVALID_URL = '%s',
+  ERR_TLS_CONTEXT = '%s',
+  ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
 }
 
 local names = {

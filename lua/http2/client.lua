@@ -54,10 +54,7 @@ function M.connect(authority, options, listener)
     errors.raise("ERR_INVALID_ARG_TYPE", "listener", "of type function", errors.describe(listener))
   end
   local protocol, host, port = parse_authority(authority)
-  if protocol == "https:" then
-    errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", 'protocol "https:" needs TLS, which h2lua does not have yet')
-  end
-  if protocol ~= "http:" then
+  if protocol ~= "http:" and protocol ~= "https:" then
     errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", ('protocol "%s" is unsupported.'):format(protocol))
   end
   if options.createConnection ~= nil then
@@ -67,7 +64,13 @@ function M.connect(authority, options, listener)
   local session = Session._new_client(options, protocol, (options.servername or host) .. ":" .. port)
   session._settings_sent = s
   if s.enableConnectProtocol then session._connect_protocol = true end
-  session._box = core.connect(session, host, port, settings_mod.flatten(s))
+  local ctx
+  if protocol == "https:" then
+    ctx = require("http2.tls").context(options, false)
+    session.alpnProtocol = "h2"
+  end
+  session._box = core.connect(session, host, port, ctx, options.servername or host,
+    settings_mod.flatten(s))
   if listener then session:once("connect", listener) end
   return session
 end
@@ -184,6 +187,7 @@ end
 handlers[EV_CONNECT] = function(self, raddr, rport, laddr, lport, family)
   self.connecting = false
   local sock = self.socket
+  if self.encrypted then require("http2.tls").socket_details(sock, self._box) end
   sock.remoteAddress, sock.remotePort = raddr, rport
   sock.localAddress, sock.localPort = laddr, lport
   sock.remoteFamily = family == 6 and "IPv6" or "IPv4"
@@ -193,6 +197,15 @@ end
 handlers[EV_CONNECT_ERROR] = function(self, errno, text)
   local code, msg = text:match("^(%S+) (.*)$")
   local host, port = self._authority:match("^(.*):(%d+)$")
+  if code and not code:match("^E[A-Z]+$") then
+    -- TLS: a certificate that does not verify, a failed handshake, no h2
+    local err = errors.new("ERR_TLS_CONTEXT", msg)
+    err.code = code
+    self._destroy_err = err
+    self.destroyed = true
+    self.closed = true
+    return
+  end
   local syscall = code == "ENOTFOUND" and "getaddrinfo" or "connect"
   local err = errors.system(code or "EIO", syscall,
     syscall .. " " .. tostring(code) .. " " .. (code == "ENOTFOUND" and host or self._authority) ..

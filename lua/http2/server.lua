@@ -46,7 +46,7 @@ function methods:listen(port, host, backlog, cb)
   end
   if self._box then errors.raise("ERR_SERVER_ALREADY_LISTEN") end
   if cb ~= nil then self:once("listening", cb) end
-  local box, real_port, addr, family = core.listen(self, host, port, backlog)
+  local box, real_port, addr, family = core.listen(self, host, port, backlog, self._tls)
   if not box then
     local code, msg = real_port, addr
     local where = (host or "::") .. ":" .. port
@@ -62,6 +62,7 @@ function methods:listen(port, host, backlog, cb)
   live[self] = true
   core.server_settings(box, settings.flatten(self._settings))
   core.server_options(box, self._options)
+  for host, ctx in pairs(self._sni or {}) do core.server_add_context(box, host, ctx) end
   emit_later(self, "listening")
   return self
 end
@@ -134,6 +135,39 @@ function methods:updateSettings(s)
   if self._box then core.server_settings(self._box, settings.flatten(cur)) end
 end
 
+-- server:setSecureContext(options) -> nil: a new certificate (and the rest
+-- of the TLS options) for connections accepted from now on
+function methods:setSecureContext(options)
+  if not self._tls then errors.raise("ERR_INVALID_ARG_VALUE", "server", "not a secure server") end
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  local merged = {}
+  for k, v in pairs(self._options) do merged[k] = v end
+  for k, v in pairs(options) do merged[k] = v end
+  self._tls = require("http2.tls").context(merged, true)
+  if self._box then core.server_set_context(self._box, self._tls) end
+end
+
+-- server:addContext(hostname, {key=, cert=, ...}) -> nil: the certificate
+-- for that SNI name ("*.example.com" matches one label)
+function methods:addContext(hostname, options)
+  if not self._tls then errors.raise("ERR_INVALID_ARG_VALUE", "server", "not a secure server") end
+  if type(hostname) ~= "string" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "hostname", "of type string", errors.describe(hostname))
+  end
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "context", "of type table", errors.describe(options))
+  end
+  local merged = {}
+  for k, v in pairs(self._options) do merged[k] = v end
+  for k, v in pairs(options) do merged[k] = v end
+  local ctx = require("http2.tls").context(merged, true)
+  self._sni = self._sni or {}
+  self._sni[hostname] = ctx
+  if self._box then core.server_add_context(self._box, hostname, ctx) end
+end
+
 -- server:ref() / unref() -> server
 function methods:ref()
   if self._box then core.server_ref(self._box, true) end
@@ -177,6 +211,42 @@ end
 
 function methods:_onlisten(name)
   if name == "request" then self._compat = true end
+end
+
+-- TLS up, but no h2 agreed: 'unknownProtocol' with the socket; the
+-- connection is closed at once when nobody listens, else after
+-- unknownProtocolTimeout unless the listener closed it.
+sched.handlers[26] = function(self, box, raddr, rport, laddr, lport, family)
+  local Session = require "http2.session"
+  local s = Session._new(self, box, raddr, rport, laddr, lport, family)
+  s.alpnProtocol = false
+  require("http2.tls").socket_details(s.socket, box)
+  s.socket.destroy = function() s:destroy() end
+  s.socket["end"] = s.socket.destroy
+  sched.spawn(function()
+    if not self:emit("unknownProtocol", s.socket) then
+      s:destroy()
+      return
+    end
+    local t = require("h2lua.timers").setTimeout(function()
+      if not s.destroyed then s:destroy() end
+    end, self._options.unknownProtocolTimeout or 10000)
+    t:unref()
+    s:once("close", function() require("h2lua.timers").clearTimeout(t) end)
+  end)
+  return s
+end
+
+-- A failed TLS handshake: 'tlsClientError' (err, socket); nothing else is
+-- disturbed.
+sched.handlers[27] = function(self, why, raddr, rport)
+  if self:listenerCount("tlsClientError") == 0 then return end
+  local code, msg = why:match("^(%S+) (.*)$")
+  local err = errors.new("ERR_TLS_CONTEXT", msg or why)
+  err.code = code or "ERR_SSL_HANDSHAKE"
+  sched.spawn(function()
+    self:emit("tlsClientError", err, { remoteAddress = raddr, remotePort = rport })
+  end)
 end
 
 sched.handlers[15] = function(self, errno)

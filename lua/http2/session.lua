@@ -24,7 +24,18 @@ local getters = {
   end,
   state = function(self) return core.session_state(self._box) or {} end,
   pendingSettingsAck = function(self) return #self._settings_acks > 0 end,
-  originSet = function() return nil end, -- only TLS sessions have one
+  -- only TLS sessions have one: the origin they were reached by
+  originSet = function(self)
+    if not self.encrypted then return nil end
+    local set = rawget(self, "_origin_set")
+    if set then return set end
+    local sock = self.socket
+    local host = sock.servername or sock.localAddress
+    if self.type == C.NGHTTP2_SESSION_CLIENT then host = self._authority:match("^(.*):%d+$") end
+    local port = self.type == C.NGHTTP2_SESSION_CLIENT and tonumber(self._authority:match(":(%d+)$"))
+      or sock.localPort
+    return { "https://" .. host .. (port == 443 and "" or (":" .. port)) }
+  end,
 }
 Session.__index = function(self, k)
   local m = methods[k]
@@ -270,6 +281,7 @@ local EV_SESSION, EV_SESSION_CLOSE, EV_SESSION_ERROR, EV_GOAWAY, EV_STREAM,
   4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 
 local function session_opened(server, session)
+  if server and server._tls then server:emit("secureConnection", session.socket) end
   if server then
     if server.timeout and server.timeout > 0 then session:setTimeout(server.timeout) end
     server:emit("connection", session.socket)
@@ -280,6 +292,11 @@ end
 
 handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family)
   local session = Session._new(server, box, raddr, rport, laddr, lport, family)
+  if server and server._tls then
+    session.encrypted = true
+    session.alpnProtocol = "h2"
+    require("http2.tls").socket_details(session.socket, box)
+  end
   if server then server:_addsession(session) end
   sched.spawn(session_opened, nil, server, session)
   return session
