@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +455,9 @@ int luaopen_h2lua_core(lua_State *L) {
   rt->handler_ref = rt->traceback_ref = rt->single_ref = LUA_NOREF;
   rt->sensitive_key_ref = rt->empty_ref = LUA_NOREF;
   rt->date_sec = -1;
+  /* a peer that closes while we write must not kill the process (Node
+     ignores SIGPIPE too); writes then fail with EPIPE */
+  signal(SIGPIPE, SIG_IGN);
   rt->base = event_base_new();
   if (rt->base == NULL) return luaL_error(L, "h2lua: event_base_new failed");
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

@@ -247,8 +247,14 @@ static int ltls_context(lua_State *L) {
   int ncerts = 0, nkeys = 0, ncas = 0;
   if (each_pem(L, 1, "cert", ctx, pass, load_cert, &ncerts) != 0)
     return fail(L, ctx, "ERR_OSSL_PEM", "bad certificate");
-  if (each_pem(L, 1, "key", ctx, pass, load_key, &nkeys) != 0)
-    return fail(L, ctx, "ERR_OSSL_BAD_DECRYPT", "bad private key");
+  if (each_pem(L, 1, "key", ctx, pass, load_key, &nkeys) != 0) {
+    int mismatch = ERR_GET_REASON(ERR_peek_last_error()) ==
+                   X509_R_KEY_VALUES_MISMATCH;
+    return fail(L, ctx,
+                mismatch ? "ERR_OSSL_KEY_VALUES_MISMATCH" : "ERR_OSSL_BAD_DECRYPT",
+                mismatch ? "the key does not match the certificate"
+                         : "bad private key");
+  }
   if (ncerts && nkeys && SSL_CTX_check_private_key(ctx) != 1)
     return fail(L, ctx, "ERR_OSSL_KEY_VALUES_MISMATCH",
                 "the key does not match the certificate");

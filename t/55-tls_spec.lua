@@ -1,0 +1,263 @@
+-- HTTP/2 over TLS: createSecureServer with ALPN, SNI, certificate reload,
+-- unknownProtocol and tlsClientError, TLS details on sessions; and the
+-- client's https: with certificate verification. Certificates come from
+-- t/clients/mkcerts.py (a CA made by the tests).
+local H = require "helper"
+local http2 = require "http2"
+local h2lua = require "h2lua"
+
+local PKI = os.tmpname() .. ".pki"
+local function pem(name) return H.readfile(PKI .. "/" .. name .. ".pem") end
+local function key(name) return H.readfile(PKI .. "/" .. name .. "-key.pem") end
+
+local function secure_server(opts)
+  opts = opts or {}
+  opts.key = opts.key or key("server")
+  opts.cert = opts.cert or pem("server")
+  local server = http2.createSecureServer(opts)
+  server:on("stream", function(st, h)
+    local s = st.session
+    st:respond({ ["x-alpn"] = s.alpnProtocol, ["x-proto"] = s.socket.getProtocol(),
+      ["x-sni"] = tostring(s.socket.servername), ["x-enc"] = tostring(s.encrypted) })
+    st:finish("secure " .. h[":path"])
+  end)
+  return server, H.listen(server)
+end
+
+-- A TLS client that offers no ALPN and reports when the server closed.
+local function no_alpn_client(port)
+  return H.PY .. " -c " .. H.shq(([[
+import socket, ssl, time
+ctx = ssl.create_default_context(cafile='%s/ca.pem')
+t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', %d)), server_hostname='localhost')
+t.settimeout(3)
+t0 = time.time()
+try:
+    t.recv(100)
+except Exception:
+    pass
+print('closed after %%.3f alpn=%%s' %% (time.time() - t0, t.selected_alpn_protocol()))
+]]):format(PKI, port))
+end
+
+describe("TLS", function()
+  setup(function()
+    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. PKI .. " >/dev/null"))
+  end)
+  teardown(function() os.execute("rm -rf " .. PKI) end)
+  after_each(function() assert.is_nil(H.leaks()) end)
+
+  it("serves curl --http2 over TLS, verified with the test CA (not -k)", function()
+    H.run(function()
+      local server, port = secure_server()
+      local events = {}
+      server:on("secureConnection", function(sock) events[#events + 1] = "secure " .. sock.alpnProtocol end)
+      server:on("session", function(s) events[#events + 1] = "session " .. tostring(s.encrypted) end)
+      local rc, out, err = H.sh("curl -sS -i --http2 --cacert " .. PKI .. "/ca.pem https://localhost:" .. port .. "/a")
+      assert.equal(0, rc, err)
+      assert.truthy(out:find("^HTTP/2 200"))
+      assert.truthy(out:find("x-alpn: h2", 1, true))
+      assert.truthy(out:find("x-enc: true", 1, true))
+      assert.truthy(out:find("x-proto: TLSv1.3", 1, true))
+      assert.truthy(out:find("x-sni: localhost", 1, true))
+      assert.truthy(out:find("secure /a$"))
+      assert.same({ "secure h2", "session true" }, events)
+    end)
+  end)
+
+  it("serves nghttp over TLS; openssl s_client sees what ALPN agreed", function()
+    H.run(function()
+      local server, port = secure_server()
+      local rc, out = H.sh("nghttp -v https://127.0.0.1:" .. port .. "/n")
+      assert.equal(0, rc)
+      assert.truthy(out:find("The negotiated protocol: h2", 1, true))
+      assert.truthy(out:find("secure /n", 1, true))
+      local _, s1 = H.sh("echo | openssl s_client -connect 127.0.0.1:" .. port .. " -alpn h2,http/1.1 2>&1")
+      assert.truthy(s1:find("ALPN protocol: h2", 1, true), s1)
+      local _, s2 = H.sh("echo | openssl s_client -connect 127.0.0.1:" .. port .. " -alpn http/1.1 2>&1")
+      assert.truthy(s2:find("No ALPN negotiated", 1, true), s2)
+    end)
+    H.run(function()
+      local server, port = secure_server({ allowHTTP1 = true })
+      local _, s3 = H.sh("echo | openssl s_client -connect 127.0.0.1:" .. port .. " -alpn http/1.1 2>&1")
+      assert.truthy(s3:find("ALPN protocol: http/1.1", 1, true), s3)
+    end)
+  end)
+
+  it("a client without ALPN: 'unknownProtocol', then closed after unknownProtocolTimeout", function()
+    H.run(function()
+      local server, port = secure_server({ unknownProtocolTimeout = 200 })
+      local got
+      server:on("unknownProtocol", function(sock) got = sock end)
+      local _, out, err = H.sh(no_alpn_client(port))
+      assert.is_not_nil(got)
+      assert.equal("127.0.0.1", got.remoteAddress)
+      local took, alpn = out:match("closed after ([%d.]+) alpn=(%S+)")
+      assert.equal("None", alpn, out .. err)
+      assert.is_true(tonumber(took) >= 0.15 and tonumber(took) < 2, "closed after " .. tostring(took))
+    end)
+    H.run(function()
+      local server, port = secure_server()
+      local _, out = H.sh(no_alpn_client(port))
+      local took = tonumber(out:match("closed after ([%d.]+)"))
+      assert.is_true(took < 0.15, "closed after " .. tostring(took)) -- nobody listens: at once
+    end)
+  end)
+
+  it("a garbage handshake: 'tlsClientError'; other sessions are not disturbed", function()
+    H.run(function()
+      local server, port = secure_server()
+      local tls_err
+      server:on("tlsClientError", function(e) tls_err = e end)
+      local body
+      h2lua.spawn(function()
+        local _, out = H.sh("curl -sS --http2 --cacert " .. PKI .. "/ca.pem https://localhost:" .. port .. "/ok")
+        body = out
+      end)
+      local rc = H.sh(H.PY .. " -c \"import socket; s=socket.create_connection(('127.0.0.1'," .. port ..
+        ")); s.sendall(b'\\x16\\x03\\x01\\x00\\x05garbage-not-tls' * 10); s.settimeout(2)\ntry:\n  s.recv(100)\nexcept Exception: pass\"")
+      assert.equal(0, rc)
+      for _ = 1, 200 do if tls_err and body then break end h2lua.sleep(5) end
+      assert.is_table(tls_err)
+      assert.is_string(tls_err.code)
+      assert.equal("secure /ok", body)
+    end)
+  end)
+
+  it("SNI picks the context added for the name; setSecureContext reloads the certificate", function()
+    H.run(function()
+      local server, port = secure_server()
+      server:addContext("other.test", { key = key("other"), cert = pem("other") })
+      local base = " --http2 --cacert " .. PKI .. "/ca.pem --resolve other.test:" .. port .. ":127.0.0.1 "
+      local rc, out, err = H.sh("curl -sS" .. base .. "https://other.test:" .. port .. "/sni")
+      assert.equal(0, rc, err)
+      assert.equal("secure /sni", out)
+      rc, out = H.sh("curl -sS" .. base .. "https://localhost:" .. port .. "/default")
+      assert.equal(0, rc)
+      server:setSecureContext({ key = key("wronghost"), cert = pem("wronghost") })
+      local rc2, _, err2 = H.sh("curl -sS --http2 --cacert " .. PKI .. "/ca.pem https://localhost:" .. port .. "/")
+      assert.is_not.equal(0, rc2)
+      assert.truthy(err2:find("example.com", 1, true) or err2:find("match", 1, true), err2)
+      local ok, e = pcall(server.setSecureContext, server, { key = "not a key", cert = pem("server") })
+      assert.is_false(ok)
+      assert.truthy(e.code:find("^ERR_"))
+    end)
+  end)
+
+  it("maxVersion limits the protocol; bad key or version options raise", function()
+    H.run(function()
+      local server, port = secure_server({ maxVersion = "TLSv1.2" })
+      local _, out = H.sh("curl -sS -i --http2 --cacert " .. PKI .. "/ca.pem https://localhost:" .. port .. "/")
+      assert.truthy(out:find("x-proto: TLSv1.2", 1, true), out)
+    end)
+    local ok, e = pcall(http2.createSecureServer, { key = key("server"), cert = pem("other") })
+    assert.is_false(ok)
+    assert.equal("ERR_OSSL_KEY_VALUES_MISMATCH", e.code)
+    ok, e = pcall(http2.createSecureServer, { key = key("server"), cert = pem("server"), minVersion = "SSLv3" })
+    assert.equal("ERR_TLS_INVALID_PROTOCOL_VERSION", e.code)
+  end)
+
+  it("our client over https: verifies against ca, reports bad certificates with Node's codes", function()
+    H.run(function()
+      local _, port = secure_server()
+      local ca = pem("ca")
+      local s = http2.connect("https://localhost:" .. port, { ca = ca })
+      assert(s:wait("connect", 5000))
+      assert.is_true(s.encrypted)
+      assert.equal("h2", s.alpnProtocol)
+      assert.equal("TLSv1.3", s.socket.getProtocol())
+      assert.equal("localhost", s.socket.getPeerCertificate().subject.CN)
+      assert.same({ "https://localhost:" .. port }, s.originSet)
+      local req = s:request({ [":path"] = "/c" })
+      assert.equal(200, req:wait("response", 5000)[":status"])
+      assert.equal("secure /c", req:readAll())
+      s:close()
+      -- the system CAs do not know our test CA
+      local e = http2.connect("https://localhost:" .. port):wait("error", 5000)
+      assert.is_true(e.code == "UNABLE_TO_VERIFY_LEAF_SIGNATURE" or e.code == "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", e.code)
+      -- unless told not to check
+      local s2 = http2.connect("https://localhost:" .. port, { rejectUnauthorized = false })
+      assert(s2:wait("connect", 5000))
+      s2:destroy()
+    end)
+    for _, c in ipairs({ { "expired", "CERT_HAS_EXPIRED" }, { "wronghost", "ERR_TLS_CERT_ALTNAME_INVALID" },
+      { "selfsigned", "DEPTH_ZERO_SELF_SIGNED_CERT" } }) do
+      H.run(function()
+        local _, port = secure_server({ key = key(c[1]), cert = pem(c[1]) })
+        local e = http2.connect("https://localhost:" .. port, { ca = pem("ca") }):wait("error", 5000)
+        assert.equal(c[2], e.code)
+        assert.is_string(e.message)
+      end)
+    end
+  end)
+
+  it("our client: servername for SNI, and a client certificate the server sees", function()
+    H.run(function()
+      local server, port = secure_server({ ca = pem("ca") }) -- asks for client certificates
+      server:addContext("other.test", { key = key("other"), cert = pem("other"), ca = pem("ca") })
+      local subject
+      server:on("session", function(s)
+        local c = s.socket.getPeerCertificate()
+        subject = c.subject and c.subject.CN
+      end)
+      local s = http2.connect("https://127.0.0.1:" .. port, { ca = pem("ca"), servername = "other.test",
+        key = key("client"), cert = pem("client") })
+      assert(s:wait("connect", 5000))
+      assert.equal("other.test", s.socket.getPeerCertificate().subject.CN)
+      local req = s:request({ [":path"] = "/sni" })
+      req:wait("response", 5000)
+      assert.equal("secure /sni", req:readAll())
+      assert.equal("h2lua client", subject)
+      s:close()
+    end)
+  end)
+
+  it("our client against nghttpd and a Node.js server over TLS", function()
+    H.run(function()
+      local dir = os.tmpname()
+      os.remove(dir)
+      os.execute("mkdir -p " .. dir)
+      H.writefile(dir .. "/index.html", "tls index")
+      local port = 30000 + math.random(0, 10000)
+      os.execute(string.format("nghttpd -d %s %d %s/server-key.pem %s/server.pem >/dev/null 2>&1 & echo $! > %s.pid",
+        dir, port, PKI, PKI, dir))
+      local pid = tonumber(H.readfile(dir .. ".pid"))
+      local s
+      for _ = 1, 50 do
+        h2lua.sleep(50)
+        s = http2.connect("https://localhost:" .. port, { ca = pem("ca") })
+        s:on("error", function() end)
+        if s:wait("connect", 2000) then break end
+      end
+      local req = s:request({ [":path"] = "/" })
+      assert.equal(200, req:wait("response", 5000)[":status"])
+      assert.equal("tls index", req:readAll())
+      s:close()
+      os.execute("kill " .. pid .. "; rm -rf " .. dir .. " " .. dir .. ".pid")
+    end)
+    H.run(function()
+      local script = os.tmpname() .. ".js"
+      H.writefile(script, ([[
+        const http2 = require('http2'); const fs = require('fs');
+        const s = http2.createSecureServer({ key: fs.readFileSync('%s/server-key.pem'),
+          cert: fs.readFileSync('%s/server.pem') });
+        s.on('stream', (st, h) => { st.respond({ ':status': 200 }); st.end('node tls ' + h[':path']); });
+        s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
+      ]]):format(PKI, PKI))
+      local out = os.tmpname()
+      os.execute("node " .. script .. " > " .. out .. " 2>&1 & echo $! > " .. out .. ".pid")
+      local port
+      for _ = 1, 400 do
+        port = (H.readfile(out) or ""):match("listening (%d+)")
+        if port then break end
+        h2lua.sleep(10)
+      end
+      local s = http2.connect("https://localhost:" .. port, { ca = pem("ca") })
+      local req = s:request({ [":path"] = "/x" })
+      assert.equal(200, req:wait("response", 5000)[":status"])
+      assert.equal("node tls /x", req:readAll())
+      s:close()
+      os.execute("kill " .. H.readfile(out .. ".pid") .. "; rm -f " .. script .. " " .. out .. " " .. out .. ".pid")
+    end)
+  end)
+end)
