@@ -24,14 +24,6 @@ M.getUnpackedSettings = settings.unpack
 sched.core.init(sched.on_core, sched.msgh, headers.single,
   headers.sensitiveHeaders, setmetatable({}, { __newindex = function() error("read-only", 2) end }))
 
--- Options that are counts or sizes (Node validates them as uint32).
-local UINT32_OPTIONS = { "maxDeflateDynamicTableSize", "maxSettings",
-  "maxSessionMemory", "maxHeaderListPairs", "maxOutstandingPings",
-  "maxOutstandingSettings", "maxSendHeaderBlockLength", "paddingStrategy",
-  "peerMaxConcurrentStreams", "maxSessionInvalidFrames",
-  "maxSessionRejectedStreams", "unknownProtocolTimeout",
-  "maxReservedRemoteStreams" }
-
 -- http2.createServer([options][, onRequest]) -> Http2Server
 function M.createServer(options, onRequest)
   if type(options) == "function" then options, onRequest = nil, options end
@@ -42,23 +34,7 @@ function M.createServer(options, onRequest)
   if onRequest ~= nil and type(onRequest) ~= "function" then
     errors.raise("ERR_INVALID_ARG_TYPE", "onRequestHandler", "of type function", errors.describe(onRequest))
   end
-  local opts = {}
-  for k, v in pairs(options) do opts[k] = v end
-  for _, name in ipairs(UINT32_OPTIONS) do
-    local v = options[name]
-    if v ~= nil then
-      if type(v) ~= "number" then
-        errors.raise("ERR_INVALID_ARG_TYPE", "options." .. name, "of type number", errors.describe(v))
-      end
-      if v ~= math.floor(v) or v < 0 or v > 0xffffffff then
-        errors.raise("ERR_OUT_OF_RANGE", "options." .. name, ">= 0 && <= 4294967295", v)
-      end
-      opts[name] = math.tointeger(v)
-    end
-  end
-  if opts.paddingStrategy and opts.paddingStrategy > constants.PADDING_STRATEGY_MAX then
-    errors.raise("ERR_OUT_OF_RANGE", "options.paddingStrategy", ">= 0 && <= 2", opts.paddingStrategy)
-  end
+  local opts = settings.validate_options(options)
   opts.settings = settings.validate(options.settings)
   local server = Server._new(opts)
   if onRequest then server:on("request", onRequest) end

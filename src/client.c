@@ -20,17 +20,8 @@ static const h2lua_limits client_limits = {
     .padding = 0,
 };
 
-static nghttp2_option *client_option(void) {
-  static nghttp2_option *opt;
-  if (opt == NULL) {
-    nghttp2_option_new(&opt);
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
-  }
-  return opt;
-}
-
-/* core.connect(obj, host, port, tls_context|nil, servername, id1, v1, ...)
+/* core.connect(obj, host, port, tls_context|nil, servername, options,
+   id1, v1, ...)
    -> box: starts connecting (over TLS with ALPN h2 when a context is
    given); the first SETTINGS and any request submitted before the socket
    is up go out once it is (EV_CONNECT / EV_CONNECT_ERROR). */
@@ -41,13 +32,14 @@ static int lclient_connect(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 3);
   SSL_CTX *ctx = lua_isnoneornil(L, 4) ? NULL : h2lua_tls_check(L, 4);
   const char *servername = luaL_optstring(L, 5, host);
+  luaL_checktype(L, 6, LUA_TTABLE);
   nghttp2_settings_entry iv[16];
-  int n = (lua_gettop(L) - 5) / 2;
+  int n = (lua_gettop(L) - 6) / 2;
   if (n > 16) n = 16;
   if (n < 0) n = 0;
   for (int i = 0; i < n; i++) {
-    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 6 + 2 * i);
-    iv[i].value = (uint32_t)luaL_checkinteger(L, 7 + 2 * i);
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 7 + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, 8 + 2 * i);
   }
   if (rt->dns == NULL) {
     rt->dns = evdns_base_new(rt->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
@@ -80,13 +72,23 @@ static int lclient_connect(lua_State *L) {
     bev = bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
   }
   if (bev == NULL) return luaL_error(L, "out of memory");
-  h2lua_session *se = h2lua_session_create(rt, bev, 1, &client_limits);
+  h2lua_limits limits = client_limits;
+  nghttp2_option *opt;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+  nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_ALTSVC);
+  nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_ORIGIN);
+  h2lua_apply_options(L, 6, opt, &limits);
+  h2lua_session *se = h2lua_session_create(rt, bev, 1, &limits);
   if (se == NULL) {
+    nghttp2_option_del(opt);
     bufferevent_free(bev);
     return luaL_error(L, "out of memory");
   }
   se->tls = ctx != NULL;
-  h2lua_session_start(se, client_option(), iv, (size_t)n);
+  h2lua_session_start(se, opt, iv, (size_t)n); /* nghttp2 copies opt */
+  nghttp2_option_del(opt);
   lua_pushvalue(L, 1);
   se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   se->lua_known = 1;

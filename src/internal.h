@@ -71,6 +71,8 @@ enum {
                             response: a = END_STREAM, b = pairs */
   H2LUA_EV_UNKNOWN_PROTOCOL, /* TLS up, but ALPN agreed on no h2 */
   H2LUA_EV_TLS_ERROR,    /* a server's TLS handshake failed; data = why */
+  H2LUA_EV_ALTSVC,       /* a = stream id; data = origin \0 field value */
+  H2LUA_EV_ORIGIN,       /* data = the origins, each ending in \0 */
 };
 
 typedef struct h2lua_event {
@@ -241,6 +243,8 @@ int h2lua_loop_run(h2lua_rt *rt);
 /* server.c */
 void h2lua_server_free(h2lua_server *sv);
 void h2lua_server_close_all(h2lua_rt *rt);
+void h2lua_apply_options(lua_State *L, int idx, nghttp2_option *opt,
+                         h2lua_limits *limits);
 
 /* session.c */
 h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,

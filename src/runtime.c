@@ -237,6 +237,24 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     lua_pushinteger(L, se->remote_port);
     nargs += 4;
     break;
+  case H2LUA_EV_ALTSVC:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    lua_pushinteger(L, ev->a);
+    lua_pushlstring(L, ev->data, (size_t)ev->b); /* origin */
+    lua_pushlstring(L, ev->data + ev->b + 1, ev->datalen - (size_t)ev->b - 1);
+    nargs += 4;
+    break;
+  case H2LUA_EV_ORIGIN:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    lua_createtable(L, (int)ev->a, 0);
+    for (size_t off = 0, i = 1; off < ev->datalen; i++) {
+      size_t len = strlen(ev->data + off);
+      lua_pushlstring(L, ev->data + off, len);
+      lua_rawseti(L, -2, (lua_Integer)i);
+      off += len + 1;
+    }
+    nargs += 2;
+    break;
   case H2LUA_EV_CONNECT_ERROR:
     if (!push_obj(L, se->lua_ref)) goto skip;
     lua_pushinteger(L, ev->a);

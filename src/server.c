@@ -192,11 +192,39 @@ static int lserver_settings(lua_State *L) {
   return 0;
 }
 
-static lua_Integer opt_int(lua_State *L, const char *k, lua_Integer dflt) {
-  lua_getfield(L, 2, k);
+static lua_Integer opt_int(lua_State *L, int idx, const char *k,
+                           lua_Integer dflt) {
+  lua_getfield(L, idx, k);
   lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : dflt;
   lua_pop(L, 1);
   return v;
+}
+
+/* Applies the session options of the table at |idx| (validated in Lua) to
+   |opt| and |limits|: the createServer and connect options. */
+void h2lua_apply_options(lua_State *L, int idx, nghttp2_option *opt,
+                         h2lua_limits *limits) {
+  lua_Integer v;
+  if ((v = opt_int(L, idx, "maxDeflateDynamicTableSize", -1)) >= 0)
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, (size_t)v);
+  if ((v = opt_int(L, idx, "maxSettings", -1)) >= 0)
+    nghttp2_option_set_max_settings(opt, (size_t)v);
+  if ((v = opt_int(L, idx, "maxSendHeaderBlockLength", -1)) >= 0)
+    nghttp2_option_set_max_send_header_block_length(opt, (size_t)v);
+  if ((v = opt_int(L, idx, "peerMaxConcurrentStreams", -1)) >= 0)
+    nghttp2_option_set_peer_max_concurrent_streams(opt, (uint32_t)v);
+  if ((v = opt_int(L, idx, "maxReservedRemoteStreams", -1)) >= 0)
+    nghttp2_option_set_max_reserved_remote_streams(opt, (uint32_t)v);
+  if ((v = opt_int(L, idx, "maxHeaderListPairs", -1)) >= 0)
+    limits->max_header_pairs = (size_t)(v < 4 ? 4 : v);
+  if ((v = opt_int(L, idx, "maxSessionMemory", -1)) >= 0)
+    limits->max_session_memory = (size_t)(v < 1 ? 1 : v) * 1024 * 1024;
+  if ((v = opt_int(L, idx, "maxSessionInvalidFrames", -1)) >= 0)
+    limits->max_invalid_frames = (uint32_t)v;
+  if ((v = opt_int(L, idx, "maxSessionRejectedStreams", -1)) >= 0)
+    limits->max_rejected_streams = (uint32_t)v;
+  if ((v = opt_int(L, idx, "paddingStrategy", -1)) >= 0)
+    limits->padding = (int)v;
 }
 
 /* core.server_options(box, options) -> nil: the createServer options for
@@ -205,25 +233,7 @@ static int lserver_options(lua_State *L) {
   h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
   luaL_checktype(L, 2, LUA_TTABLE);
   if (sv == NULL) return 0;
-  lua_Integer v;
-  if ((v = opt_int(L, "maxDeflateDynamicTableSize", -1)) >= 0)
-    nghttp2_option_set_max_deflate_dynamic_table_size(sv->opt, (size_t)v);
-  if ((v = opt_int(L, "maxSettings", -1)) >= 0)
-    nghttp2_option_set_max_settings(sv->opt, (size_t)v);
-  if ((v = opt_int(L, "maxSendHeaderBlockLength", -1)) >= 0)
-    nghttp2_option_set_max_send_header_block_length(sv->opt, (size_t)v);
-  if ((v = opt_int(L, "peerMaxConcurrentStreams", -1)) >= 0)
-    nghttp2_option_set_peer_max_concurrent_streams(sv->opt, (uint32_t)v);
-  if ((v = opt_int(L, "maxHeaderListPairs", -1)) >= 0)
-    sv->limits.max_header_pairs = (size_t)(v < 4 ? 4 : v);
-  if ((v = opt_int(L, "maxSessionMemory", -1)) >= 0)
-    sv->limits.max_session_memory = (size_t)(v < 1 ? 1 : v) * 1024 * 1024;
-  if ((v = opt_int(L, "maxSessionInvalidFrames", -1)) >= 0)
-    sv->limits.max_invalid_frames = (uint32_t)v;
-  if ((v = opt_int(L, "maxSessionRejectedStreams", -1)) >= 0)
-    sv->limits.max_rejected_streams = (uint32_t)v;
-  if ((v = opt_int(L, "paddingStrategy", -1)) >= 0)
-    sv->limits.padding = (int)v;
+  h2lua_apply_options(L, 2, sv->opt, &sv->limits);
   return 0;
 }
 

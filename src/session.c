@@ -222,6 +222,34 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     rt->ev[rt->ev_len - 1].c = frame->hd.stream_id; /* the parent */
     break;
   }
+  case NGHTTP2_ALTSVC: {
+    nghttp2_ext_altsvc *a = frame->ext.payload;
+    size_t len = a->origin_len + 1 + a->field_value_len;
+    uint8_t *buf = malloc(len);
+    if (buf == NULL) break;
+    memcpy(buf, a->origin, a->origin_len);
+    buf[a->origin_len] = 0;
+    memcpy(buf + a->origin_len + 1, a->field_value, a->field_value_len);
+    h2lua_queue_data(rt, H2LUA_EV_ALTSVC, se, frame->hd.stream_id,
+                     (int64_t)a->origin_len, buf, len);
+    free(buf);
+    break;
+  }
+  case NGHTTP2_ORIGIN: {
+    nghttp2_ext_origin *o = frame->ext.payload;
+    size_t len = 0;
+    for (size_t i = 0; i < o->nov; i++) len += o->ov[i].origin_len + 1;
+    uint8_t *buf = malloc(len + 1), *p = buf;
+    if (buf == NULL) break;
+    for (size_t i = 0; i < o->nov; i++) {
+      memcpy(p, o->ov[i].origin, o->ov[i].origin_len);
+      p += o->ov[i].origin_len;
+      *p++ = 0;
+    }
+    h2lua_queue_data(rt, H2LUA_EV_ORIGIN, se, (int64_t)o->nov, 0, buf, len);
+    free(buf);
+    break;
+  }
   case NGHTTP2_DATA:
     if (st && !st->closed && end) {
       st->remote_ended = 1;
@@ -932,7 +960,49 @@ static int lsession_metrics(lua_State *L) {
   return 1;
 }
 
+/* core.session_altsvc(box, stream_id, origin, value) -> 0 | error */
+static int lsession_altsvc(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  int32_t id = (int32_t)luaL_checkinteger(L, 2);
+  size_t olen, vlen;
+  const char *origin = luaL_checklstring(L, 3, &olen);
+  const char *value = luaL_checklstring(L, 4, &vlen);
+  if (se == NULL) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  int rv = nghttp2_submit_altsvc(se->ngh, NGHTTP2_FLAG_NONE, id,
+                                 (const uint8_t *)origin, olen,
+                                 (const uint8_t *)value, vlen);
+  h2lua_mark_dirty(se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
+/* core.session_origin(box, origin1, ...) -> 0 | error: an ORIGIN frame */
+static int lsession_origin(lua_State *L) {
+  h2lua_session *se = live_session(L);
+  int n = lua_gettop(L) - 1;
+  nghttp2_origin_entry ov[64];
+  if (n > 64) n = 64;
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    ov[i].origin = (uint8_t *)luaL_checklstring(L, 2 + i, &len);
+    ov[i].origin_len = len;
+  }
+  if (se == NULL) {
+    lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
+    return 1;
+  }
+  int rv = nghttp2_submit_origin(se->ngh, NGHTTP2_FLAG_NONE, ov, (size_t)n);
+  h2lua_mark_dirty(se);
+  lua_pushinteger(L, rv);
+  return 1;
+}
+
 const luaL_Reg h2lua_session_funcs[] = {
+    {"session_altsvc", lsession_altsvc},
+    {"session_origin", lsession_origin},
     {"session_settings", lsession_settings},
     {"session_ping", lsession_ping},
     {"session_state", lsession_state},

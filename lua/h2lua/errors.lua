@@ -56,6 +56,11 @@ local messages = {
   ERR_HTTP2_OUT_OF_STREAMS = 'No stream ID is available because maximum stream ID has been reached',
   ERR_INVALID_URL = '%s',
   ERR_TLS_CONTEXT = '%s',
+  ERR_HTTP2_ALTSVC_INVALID_ORIGIN = 'HTTP/2 ALTSVC frames require a valid origin',
+  ERR_HTTP2_ALTSVC_LENGTH = 'HTTP/2 ALTSVC frames are limited to 16382 bytes',
+  ERR_HTTP2_INVALID_ORIGIN = 'HTTP/2 ORIGIN frames require a valid origin',
+  ERR_HTTP2_ORIGIN_LENGTH = 'HTTP/2 ORIGIN frames are limited to 16382 bytes',
+  ERR_INVALID_CHAR = '%s',
   ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
 }
 

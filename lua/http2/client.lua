@@ -60,6 +60,7 @@ function M.connect(authority, options, listener)
   if options.createConnection ~= nil then
     errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", "createConnection is not supported yet")
   end
+  options = settings_mod.validate_options(options)
   local s = settings_mod.validate(options.settings)
   local session = Session._new_client(options, protocol, (options.servername or host) .. ":" .. port)
   session._settings_sent = s
@@ -70,7 +71,7 @@ function M.connect(authority, options, listener)
     session.alpnProtocol = "h2"
   end
   session._box = core.connect(session, host, port, ctx, options.servername or host,
-    settings_mod.flatten(s))
+    options, settings_mod.flatten(s))
   if listener then session:once("connect", listener) end
   return session
 end
@@ -214,6 +215,18 @@ handlers[EV_CONNECT_ERROR] = function(self, errno, text)
   self._destroy_err = err
   self.destroyed = true
   self.closed = true
+end
+
+-- ALTSVC (RFC 7838) and ORIGIN (RFC 8336) frames from the server.
+handlers[28] = function(self, stream_id, origin, alt)
+  sched.spawn(function() self:emit("altsvc", alt, origin, stream_id) end)
+end
+
+handlers[29] = function(self, origins)
+  local set = rawget(self, "_origin_set") or self.originSet or {}
+  for _, o in ipairs(origins) do set[#set + 1] = o end
+  self._origin_set = set
+  sched.spawn(function() self:emit("origin", origins) end)
 end
 
 -- A pushed stream (client side): 'stream' on the session, or refused.

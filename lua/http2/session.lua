@@ -269,6 +269,54 @@ function methods:setTimeout(ms, cb)
   if not self.destroyed then core.session_timeout(self._box, ms) end
 end
 
+-- An origin from a string URL or a table with an origin field; raises
+-- |code| when none can be derived.
+local function origin_of(v, code)
+  if type(v) == "table" and v.origin ~= nil then v = v.origin end
+  if type(v) ~= "string" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "origin", "of type string or table", errors.describe(v))
+  end
+  local scheme, host = v:match("^(%a[%w+.-]*)://([^/?#]+)")
+  if not scheme or host == "" then errors.raise(code) end
+  return scheme:lower() .. "://" .. host:lower()
+end
+
+-- session:altsvc(alt, originOrStream) -> nil: an ALTSVC frame (RFC 7838)
+function methods:altsvc(alt, target)
+  check_live(self)
+  if self.type ~= C.NGHTTP2_SESSION_SERVER then errors.raise("ERR_HTTP2_INVALID_SESSION") end
+  if type(alt) ~= "string" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "alt", "of type string", errors.describe(alt))
+  end
+  local id, origin = 0, ""
+  if type(target) == "number" then
+    if math.type(target) ~= "integer" or target < 1 or target > 0x7fffffff then
+      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", ">= 1 && <= 2147483647", target)
+    end
+    id = target
+  else
+    origin = origin_of(target, "ERR_HTTP2_ALTSVC_INVALID_ORIGIN")
+  end
+  if alt:find("[^\x20-\x7e]") then errors.raise("ERR_INVALID_CHAR", 'Invalid character in alt') end
+  if #alt + #origin > 16382 then errors.raise("ERR_HTTP2_ALTSVC_LENGTH") end
+  core.session_altsvc(self._box, id, origin, alt)
+end
+
+-- session:origin(...) -> nil: an ORIGIN frame (RFC 8336)
+function methods:origin(...)
+  check_live(self)
+  if self.type ~= C.NGHTTP2_SESSION_SERVER then errors.raise("ERR_HTTP2_INVALID_SESSION") end
+  local list, total = {}, 0
+  for i = 1, select("#", ...) do
+    local o = origin_of((select(i, ...)), "ERR_HTTP2_INVALID_ORIGIN")
+    total = total + #o
+    list[i] = o
+  end
+  if #list == 0 then return end
+  if total > 16382 then errors.raise("ERR_HTTP2_ORIGIN_LENGTH") end
+  core.session_origin(self._box, table.unpack(list))
+end
+
 -- session:ref() / unref(): whether this session keeps the loop alive
 function methods:ref() if not self.destroyed then core.session_ref(self._box, true) end end
 function methods:unref() if not self.destroyed then core.session_ref(self._box, false) end end
@@ -282,6 +330,8 @@ local EV_SESSION, EV_SESSION_CLOSE, EV_SESSION_ERROR, EV_GOAWAY, EV_STREAM,
 
 local function session_opened(server, session)
   if server and server._tls then server:emit("secureConnection", session.socket) end
+  local origins = server and server._options.origins
+  if type(origins) == "table" and #origins > 0 then session:origin(table.unpack(origins)) end
   if server then
     if server.timeout and server.timeout > 0 then session:setTimeout(server.timeout) end
     server:emit("connection", session.socket)

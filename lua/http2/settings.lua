@@ -69,6 +69,38 @@ function M.flatten(t)
   return table.unpack(out)
 end
 
+-- Options that are counts or sizes (Node validates some of them as uint32;
+-- h2lua all).
+local UINT32_OPTIONS = { "maxDeflateDynamicTableSize", "maxSettings",
+  "maxSessionMemory", "maxHeaderListPairs", "maxOutstandingPings",
+  "maxOutstandingSettings", "maxSendHeaderBlockLength", "paddingStrategy",
+  "peerMaxConcurrentStreams", "maxSessionInvalidFrames",
+  "maxSessionRejectedStreams", "unknownProtocolTimeout",
+  "maxReservedRemoteStreams" }
+
+-- settings.validate_options(options) -> a copy with the numeric options
+-- checked (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE) and made integers
+function M.validate_options(options)
+  local opts = {}
+  for k, v in pairs(options) do opts[k] = v end
+  for _, name in ipairs(UINT32_OPTIONS) do
+    local v = options[name]
+    if v ~= nil then
+      if type(v) ~= "number" then
+        errors.raise("ERR_INVALID_ARG_TYPE", "options." .. name, "of type number", errors.describe(v))
+      end
+      if v ~= math.floor(v) or v < 0 or v > 0xffffffff then
+        errors.raise("ERR_OUT_OF_RANGE", "options." .. name, ">= 0 && <= 4294967295", v)
+      end
+      opts[name] = math.tointeger(v)
+    end
+  end
+  if opts.paddingStrategy and opts.paddingStrategy > 2 then
+    errors.raise("ERR_OUT_OF_RANGE", "options.paddingStrategy", ">= 0 && <= 2", opts.paddingStrategy)
+  end
+  return opts
+end
+
 -- http2.getDefaultSettings() -> the defaults of the document
 function M.defaults()
   return {
