@@ -66,3 +66,47 @@ describe("under valgrind", function()
     assert.falsy(report:find("indirectly lost: [1-9]"), report)
   end)
 end)
+
+describe("under valgrind, TLS and the client", function()
+  it("a TLS server and our client (good and bad certificates, refused) leak nothing", function()
+    local pki = os.tmpname() .. ".pki"
+    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. pki .. " >/dev/null"))
+    local app = os.tmpname() .. ".lua"
+    H.writefile(app, ([[
+      local http2 = require "http2"
+      local function rd(p) local f = assert(io.open(p)); local s = f:read("a"); f:close(); return s end
+      local server = http2.createSecureServer({ key = rd("%s/server-key.pem"), cert = rd("%s/server.pem") })
+      server:on("stream", function(st) st:respond() st:finish("ok") end)
+      server:listen(0, "127.0.0.1")
+      server:wait("listening")
+      local port = server:address().port
+      local s = http2.connect("https://localhost:" .. port, { ca = rd("%s/ca.pem") })
+      local req = s:request({ [":path"] = "/" })
+      req:wait("response")
+      print(req:readAll())
+      local bad = http2.connect("https://localhost:" .. port)
+      bad:on("error", function(e) print(e.code) end)
+      bad:wait("close")
+      local plain = http2.connect("http://127.0.0.1:1")
+      plain:on("error", function(e) print(e.code) end)
+      plain:wait("close")
+      s:close()
+      server:close()
+    ]]):format(pki, pki, pki))
+    local log = os.tmpname()
+    local cmd = string.format(VALGRIND, log) .. " " .. H.BIN .. " " .. app .. " 2>/dev/null"
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    local ok = p:close()
+    local report = H.readfile(log) or ""
+    os.remove(log)
+    os.remove(app)
+    os.execute("rm -rf " .. pki)
+    assert.is_true(ok, report)
+    assert.truthy(out:find("^ok\n"), out)
+    assert.truthy(out:find("ECONNREFUSED", 1, true), out)
+    assert.truthy(report:find("ERROR SUMMARY: 0 errors", 1, true), report)
+    assert.falsy(report:find("definitely lost: [1-9]"), report)
+    assert.falsy(report:find("indirectly lost: [1-9]"), report)
+  end)
+end)
