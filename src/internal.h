@@ -40,6 +40,7 @@ typedef struct h2lua_rt h2lua_rt;
 typedef struct h2lua_server h2lua_server;
 typedef struct h2lua_session h2lua_session;
 typedef struct h2lua_stream h2lua_stream;
+typedef struct h2lua_h1 h2lua_h1;
 
 /* Events delivered to the Lua dispatcher, h2lua/sched.lua's on_core. */
 enum {
@@ -73,6 +74,10 @@ enum {
   H2LUA_EV_TLS_ERROR,    /* a server's TLS handshake failed; data = why */
   H2LUA_EV_ALTSVC,       /* a = stream id; data = origin \0 field value */
   H2LUA_EV_ORIGIN,       /* data = the origins, each ending in \0 */
+  H2LUA_EV_H1_REQUEST,   /* an HTTP/1.1 request: data = method \0 url \0
+                            name \0 value ...; a = flags, b = pairs,
+                            c = version (11, 10) */
+  H2LUA_EV_H1_UPGRADED,  /* the connection switched to h2c (RFC 7540 3.2) */
 };
 
 typedef struct h2lua_event {
@@ -146,6 +151,7 @@ struct h2lua_server {
   nghttp2_option *opt;
   h2lua_limits limits;
   SSL_CTX *tls;            /* createSecureServer: the default context */
+  int allow_http1;
   struct { char *host; SSL_CTX *ctx; } *sni; /* addContext */
   size_t nsni;
   h2lua_server *next, *prev;
@@ -166,6 +172,8 @@ struct h2lua_session {
   int lua_known;           /* Lua has the session object */
   int is_client, connected;
   int tls;                 /* over bufferevent_openssl */
+  int sniff;               /* h2c or HTTP/1.1: decided by the first bytes */
+  h2lua_h1 *h1;            /* HTTP/1.1 state, when it speaks that */
   size_t unconsumed_conn;  /* received body bytes to give back at once */
   char remote_addr[64], local_addr[64];
   int remote_port, local_port, family;
@@ -257,6 +265,20 @@ void h2lua_session_addresses(h2lua_session *se, evutil_socket_t fd);
 int h2lua_session_flush(h2lua_session *se);
 void h2lua_session_teardown(h2lua_session *se, uint32_t code);
 void h2lua_session_free(h2lua_session *se);
+
+/* h1.c */
+int h2lua_h1_begin(h2lua_session *se);
+void h2lua_h1_free(h2lua_session *se);
+void h2lua_h1_input(h2lua_session *se);
+int h2lua_h1_flush(h2lua_session *se);
+int h2lua_h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
+                     int end);
+size_t h2lua_h1_write(h2lua_stream *st, const char *data, size_t len);
+void h2lua_h1_finish(h2lua_stream *st, const nghttp2_nv *trailers,
+                     size_t ntrailers);
+void h2lua_h1_consumed(h2lua_stream *st);
+void h2lua_h1_abort(h2lua_stream *st);
+int h2lua_h1_want_drain(h2lua_stream *st);
 
 /* tls.c */
 const char *h2lua_tls_error(char *buf, size_t len);

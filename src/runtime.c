@@ -186,8 +186,34 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     lua_pushstring(L, se->local_addr);
     lua_pushinteger(L, se->local_port);
     lua_pushinteger(L, se->family);
-    nargs += 7;
+    lua_pushboolean(L, ev->a == 1); /* HTTP/1.1 */
+    nargs += 8;
     want_ref = 1;
+    break;
+  case H2LUA_EV_H1_REQUEST: {
+    if (!push_obj(L, se->lua_ref) || st->se == NULL) goto skip;
+    st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
+    const char *p = ev->data, *end = ev->data + ev->datalen;
+    lua_pushstring(L, p); /* method */
+    p += strlen(p) + 1;
+    lua_pushstring(L, p < end ? p : ""); /* url */
+    p += strlen(p) + 1;
+    lua_createtable(L, (int)ev->b * 2, 0);
+    for (lua_Integer i = 1; p < end; i++) {
+      lua_pushstring(L, p);
+      lua_rawseti(L, -2, i);
+      p += strlen(p) + 1;
+    }
+    lua_pushinteger(L, ev->c);
+    lua_pushinteger(L, ev->a);
+    lua_pushinteger(L, st->id);
+    nargs += 8;
+    want_ref = 1;
+    break;
+  }
+  case H2LUA_EV_H1_UPGRADED:
+    if (!push_obj(L, se->lua_ref)) goto skip;
+    nargs++;
     break;
   case H2LUA_EV_STREAM:
     if (!push_obj(L, se->lua_ref) || st->se == NULL) goto skip;

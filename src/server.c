@@ -234,6 +234,9 @@ static int lserver_options(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (sv == NULL) return 0;
   h2lua_apply_options(L, 2, sv->opt, &sv->limits);
+  lua_getfield(L, 2, "allowHTTP1");
+  sv->allow_http1 = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   return 0;
 }
 

@@ -403,7 +403,7 @@ static nghttp2_session_callbacks *get_callbacks(void) {
    the session was torn down. */
 int h2lua_session_flush(h2lua_session *se) {
   if (se->torn_down) return -1;
-  if (se->ngh == NULL) return 0;
+  if (se->ngh == NULL) return se->h1 ? h2lua_h1_flush(se) : 0;
   if (se->unconsumed_conn) {
     nghttp2_session_consume_connection(se->ngh, se->unconsumed_conn);
     se->unconsumed_conn = 0;
@@ -453,8 +453,32 @@ static void on_read(struct bufferevent *bev, void *arg) {
   struct evbuffer *in = bufferevent_get_input(bev);
   size_t len;
   touch(se);
-  if (se->ngh == NULL) { /* not HTTP/2 (yet): nothing reads this */
-    evbuffer_drain(in, evbuffer_get_length(in));
+  if (se->ngh == NULL && se->sniff) {
+    /* h2c with prior knowledge starts with the preface; anything else is
+       HTTP/1.1 (maybe asking to upgrade) */
+    static const char preface[] = NGHTTP2_CLIENT_MAGIC;
+    size_t n = evbuffer_get_length(in), cmp = n < 24 ? n : 24;
+    const char *p = (const char *)evbuffer_pullup(in, (ssize_t)cmp);
+    if (memcmp(p, preface, cmp) == 0 && n < 24) return; /* wait for more */
+    se->sniff = 0;
+    h2lua_server *sv = se->server;
+    if (memcmp(p, preface, cmp) == 0) {
+      if (sv == NULL ||
+          h2lua_session_start(se, sv->opt, sv->settings, sv->nsettings)) {
+        h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+        h2lua_pump(rt);
+        return;
+      }
+      h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
+    } else if (h2lua_h1_begin(se) == 0) {
+      h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 1, 0);
+    }
+  }
+  if (se->ngh == NULL) {
+    if (se->h1) h2lua_h1_input(se);
+    else evbuffer_drain(in, evbuffer_get_length(in)); /* nothing reads it */
+    h2lua_mark_dirty(se);
+    h2lua_pump(rt);
     return;
   }
   while ((len = evbuffer_get_length(in)) > 0) {
@@ -513,6 +537,9 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
         h2lua_queue(se->rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
       else
         h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
+    } else if (strcmp(alpn, "http/1.1") == 0 && se->server &&
+               h2lua_h1_begin(se) == 0) {
+      h2lua_queue(se->rt, H2LUA_EV_SESSION, se->server, se, NULL, 1, 0);
     } else if (se->server) {
       /* TLS is up but not h2: 'unknownProtocol' decides */
       h2lua_queue(se->rt, H2LUA_EV_UNKNOWN_PROTOCOL, se->server, se, NULL, 0,
@@ -673,11 +700,7 @@ h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,
     return se;
   }
   se->connected = 1;
-  if (h2lua_session_start(se, sv->opt, sv->settings, sv->nsettings) != 0) {
-    h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR);
-    return se;
-  }
-  h2lua_queue(rt, H2LUA_EV_SESSION, sv, se, NULL, 0, 0);
+  se->sniff = 1; /* h2c or HTTP/1.1: the first bytes tell */
   return se;
 }
 
@@ -715,6 +738,7 @@ void h2lua_session_free(h2lua_session *se) {
   }
   for (size_t i = 0; i < rt->ndirty; i++)
     if (rt->dirty[i] == se) rt->dirty[i] = NULL;
+  h2lua_h1_free(se);
   if (se->box) se->box->p = NULL;
   if (!rt->closing && se->lua_ref != LUA_NOREF)
     luaL_unref(rt->L, LUA_REGISTRYINDEX, se->lua_ref);

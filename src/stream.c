@@ -207,6 +207,12 @@ static int lstream_respond(lua_State *L) {
   }
   h2lua_collect_nv(L, 5, 4, &nva, &n);
   st->want_trailers = lua_toboolean(L, 3);
+  if (st->se->ngh == NULL) { /* HTTP/1.1 */
+    h2lua_h1_respond(st, nva, n, end);
+    h2lua_mark_dirty(st->se);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   nghttp2_data_provider prd;
   h2lua_stream_provider(st, &prd);
   int rv = nghttp2_submit_response(st->se->ngh, st->id, nva, n,
@@ -233,6 +239,11 @@ static int lstream_info(lua_State *L) {
     return 1;
   }
   h2lua_collect_nv(L, 3, 2, &nva, &n);
+  if (st->se->ngh == NULL) { /* HTTP/1.1: an interim response */
+    h2lua_h1_respond(st, nva, n, 0);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int rv = nghttp2_submit_headers(st->se->ngh, NGHTTP2_FLAG_NONE, st->id,
                                   NULL, nva, n, NULL);
   h2lua_mark_dirty(st->se);
@@ -250,6 +261,11 @@ static int lstream_trailers(lua_State *L) {
     return 1;
   }
   h2lua_collect_nv(L, 3, 2, &nva, &n);
+  if (st->se->ngh == NULL) { /* HTTP/1.1: chunked trailers end the body */
+    h2lua_h1_finish(st, nva, n);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int rv = nghttp2_submit_trailer(st->se->ngh, st->id, nva, n);
   h2lua_mark_dirty(st->se);
   lua_pushboolean(L, rv == 0);
@@ -263,6 +279,13 @@ static int lstream_write(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   if (st == NULL || st->out_eof) {
     lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (st->se->ngh == NULL) { /* HTTP/1.1 */
+    size_t pending = h2lua_h1_write(st, data, len);
+    if (lua_toboolean(L, 3)) st->want_drain = 1;
+    h2lua_mark_dirty(st->se);
+    lua_pushinteger(L, (lua_Integer)pending);
     return 1;
   }
   if (len) evbuffer_add(st->out, data, len);
@@ -283,6 +306,16 @@ static int lstream_finish(lua_State *L) {
     return 1;
   }
   if (lua_toboolean(L, 3)) st->want_trailers = 1;
+  if (st->se->ngh == NULL) { /* HTTP/1.1 */
+    if (len) h2lua_h1_write(st, data, len);
+    if (st->want_trailers)
+      h2lua_queue(st->se->rt, H2LUA_EV_WANT_TRAILERS, NULL, st->se, st, 0, 0);
+    else
+      h2lua_h1_finish(st, NULL, 0);
+    h2lua_mark_dirty(st->se);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (len) evbuffer_add(st->out, data, len);
   st->out_eof = 1;
   resume(st);
@@ -294,6 +327,11 @@ static int lstream_finish(lua_State *L) {
 static int lstream_want_drain(lua_State *L) {
   h2lua_stream *st = live_stream(L);
   if (st == NULL) return 0;
+  if (st->se->ngh == NULL) {
+    if (h2lua_h1_want_drain(st))
+      h2lua_queue(st->se->rt, H2LUA_EV_DRAIN, NULL, st->se, st, 0, 0);
+    return 0;
+  }
   st->want_drain = 1;
   if (evbuffer_get_length(st->out) == 0) {
     st->want_drain = 0;
@@ -315,7 +353,8 @@ static int lstream_read(lua_State *L) {
   evbuffer_remove(st->in, p, len);
   luaL_pushresultsize(&b, len);
   if (!st->closed && st->se && !st->se->torn_down) {
-    nghttp2_session_consume_stream(st->se->ngh, st->id, len);
+    if (st->se->ngh) nghttp2_session_consume_stream(st->se->ngh, st->id, len);
+    else h2lua_h1_consumed(st);
     h2lua_mark_dirty(st->se);
   }
   return 1;
@@ -327,6 +366,11 @@ static int lstream_rst(lua_State *L) {
   uint32_t code = (uint32_t)luaL_optinteger(L, 2, NGHTTP2_NO_ERROR);
   if (st == NULL) {
     lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (st->se->ngh == NULL) { /* HTTP/1.1 has no reset: close */
+    h2lua_h1_abort(st);
+    lua_pushboolean(L, 1);
     return 1;
   }
   int rv = nghttp2_submit_rst_stream(st->se->ngh, NGHTTP2_FLAG_NONE, st->id,
@@ -352,7 +396,7 @@ static int lstream_alive(lua_State *L) {
 /* core.stream_state(box) -> table of Node's stream.state fields | nil */
 static int lstream_state(lua_State *L) {
   h2lua_stream *st = live_stream(L);
-  if (st == NULL) return 0;
+  if (st == NULL || st->se->ngh == NULL) return 0;
   nghttp2_session *n = st->se->ngh;
   nghttp2_stream *ns = nghttp2_session_find_stream(n, st->id);
   if (ns == NULL) return 0;
@@ -378,7 +422,7 @@ static int lstream_priority(lua_State *L) {
   int32_t parent = (int32_t)luaL_checkinteger(L, 2);
   int32_t weight = (int32_t)luaL_checkinteger(L, 3);
   int exclusive = lua_toboolean(L, 4);
-  if (st == NULL) {
+  if (st == NULL || st->se->ngh == NULL) {
     lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
     return 1;
   }

@@ -272,7 +272,7 @@ describe("client", function()
       local err2 = s2:wait("error", 10000)
       assert.equal("ENOTFOUND", err2.code)
       -- an HTTP/1.1 server: it answers our preface with a 400 and closes
-      local port, stop = start("python3 -c \"import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',0));s.listen(5);print('listening',s.getsockname()[1]);sys.stdout.flush()\nwhile True:\n  c,_=s.accept();c.recv(100);c.sendall(b'HTTP/1.1 400 Bad Request\\r\\nConnection: close\\r\\n\\r\\n');c.close()\"")
+      local port, stop = start(H.PY .. " -c \"import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',0));s.listen(5);print('listening',s.getsockname()[1]);sys.stdout.flush()\nwhile True:\n  c,_=s.accept();c.recv(100);c.sendall(b'HTTP/1.1 400 Bad Request\\r\\nConnection: close\\r\\n\\r\\n');c.close()\"")
       local s3 = http2.connect("http://127.0.0.1:" .. port)
       s3:on("error", function() end)
       local req = s3:request({ [":path"] = "/" })

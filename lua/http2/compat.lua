@@ -56,8 +56,9 @@ local function new_request(stream, headers, raw)
     stream = stream, headers = headers, rawHeaders = raw,
     method = headers[":method"], url = headers[":path"],
     authority = headers[":authority"] or headers.host,
-    scheme = headers[":scheme"], httpVersion = "2.0",
-    httpVersionMajor = 2, httpVersionMinor = 0, _events = false,
+    scheme = headers[":scheme"], httpVersion = stream._http_version or "2.0",
+    httpVersionMajor = stream._h1 and 1 or 2,
+    httpVersionMinor = stream._http_version == "1.1" and 1 or 0, _events = false,
   }, Request)
   return self
 end

@@ -340,16 +340,76 @@ local function session_opened(server, session)
   session:emit("connect", session, session.socket)
 end
 
-handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family)
+-- An HTTP/1.1 connection: 'connection' on the server, no 'session' (there
+-- is no HTTP/2 session; Node gives HTTP/1 requests to 'request' only).
+local function h1_opened(server, session)
+  if server then server:emit("connection", session.socket) end
+end
+
+handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family, h1)
   local session = Session._new(server, box, raddr, rport, laddr, lport, family)
   if server and server._tls then
     session.encrypted = true
-    session.alpnProtocol = "h2"
+    session.alpnProtocol = h1 and "http/1.1" or "h2"
     require("http2.tls").socket_details(session.socket, box)
   end
+  if h1 then
+    session._h1 = true
+    if not session.encrypted then session.alpnProtocol = false end
+  end
   if server then server:_addsession(session) end
-  sched.spawn(session_opened, nil, server, session)
+  sched.spawn(h1 and h1_opened or session_opened, nil, server, session)
   return session
+end
+
+-- Headers of an HTTP/1.1 request in the HTTP/2 shape: pseudo-headers
+-- from the request line and Host, names lower-case, duplicates by the
+-- same rules as HTTP/2's.
+local single = require("http2.headers").single
+local function h1_headers(session, method, url, list)
+  local h, raw = {}, {}
+  for i = 1, #list, 2 do
+    local name, value = list[i], list[i + 1] or ""
+    raw[#raw + 1] = name
+    raw[#raw + 1] = value
+    local old = h[name]
+    if old == nil then
+      h[name] = name == "set-cookie" and { value } or value
+    elseif name == "set-cookie" then
+      old[#old + 1] = value
+    elseif not single[name] then
+      h[name] = old .. (name == "cookie" and "; " or ", ") .. value
+    end
+  end
+  h[":method"] = method
+  h[":path"] = url
+  h[":scheme"] = session.encrypted and "https" or "http"
+  h[":authority"] = h.host
+  return h, raw
+end
+
+handlers[30] = function(session, box, method, url, list, version, flags, id)
+  local headers, raw = h1_headers(session, method, url, list)
+  local upgraded = flags & 2 ~= 0
+  if upgraded then -- h2c: stream 1 of the new HTTP/2 session
+    headers.upgrade, headers["http2-settings"], headers.connection = nil, nil, nil
+    return handlers[EV_STREAM](session, box, headers, raw, true, id, 0)
+  end
+  local stream = Stream._new(session, box, id, false, method)
+  stream._h1 = true
+  stream._http_version = version == 10 and "1.0" or "1.1"
+  stream.endAfterHeaders = false
+  sched.spawn(function()
+    local server = session._server
+    if server then require("http2.compat").dispatch(server, stream, headers, raw) end
+  end, stream)
+  return stream
+end
+
+handlers[31] = function(session)
+  session._h1 = false
+  session.alpnProtocol = "h2c"
+  sched.spawn(session_opened, nil, session._server, session)
 end
 
 -- One-shot events a wait must not miss.
