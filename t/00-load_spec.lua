@@ -27,3 +27,18 @@ describe("modules", function()
     end
   end)
 end)
+
+describe("h2lua.json", function()
+  it("encodes and decodes, reports bad input as nil, err", function()
+    local json = require "h2lua.json"
+    assert.equal('{"a":"http/1.1"}', json.encode({ a = "http/1.1" }))
+    assert.equal('[1,2,3]', json.encode({ 1, 2, 3 }))
+    assert.same({ x = { 1, 2 }, y = "z/w" }, json.decode('{"x":[1,2],"y":"z\\/w"}'))
+    assert.equal(json.null, json.decode("null"))
+    local v, err = json.decode("{nope")
+    assert.is_nil(v)
+    assert.is_string(err)
+    assert.is_nil((json.decode(42)))
+    assert.has_error(function() json.encode({ f = print }) end)
+  end)
+end)
