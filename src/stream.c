@@ -456,7 +456,49 @@ static int lstream_metrics(lua_State *L) {
   return 1;
 }
 
+/* core.push(parent_box, stream_obj, endStream, sensitive, n1, v1, ...)
+   -> box, id | nil, nghttp2 error: a PUSH_PROMISE on the parent stream
+   and the record of the promised one */
+static int lstream_push(lua_State *L) {
+  h2lua_stream *parent = live_stream(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int end = lua_toboolean(L, 3);
+  nghttp2_nv *nva;
+  size_t n;
+  if (parent == NULL || parent->se->ngh == NULL) {
+    lua_pushnil(L);
+    lua_pushinteger(L, NGHTTP2_ERR_STREAM_CLOSED);
+    return 2;
+  }
+  h2lua_session *se = parent->se;
+  h2lua_collect_nv(L, 5, 4, &nva, &n);
+  h2lua_stream *st = h2lua_stream_new(se, 0);
+  if (st == NULL) return luaL_error(L, "out of memory");
+  int32_t id = nghttp2_submit_push_promise(se->ngh, NGHTTP2_FLAG_NONE,
+                                           parent->id, nva, n, st);
+  if (id < 0) {
+    h2lua_stream_free(st);
+    lua_pushnil(L);
+    lua_pushinteger(L, id);
+    return 2;
+  }
+  st->id = id;
+  st->remote_ended = 1; /* a pushed request has no body */
+  st->start_time = h2lua_now();
+  if (end) st->out_eof = 1;
+  se->nopen++;
+  se->stream_count++;
+  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
+  lua_pushvalue(L, 2);
+  st->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
+  lua_pushinteger(L, id);
+  h2lua_mark_dirty(se);
+  return 2;
+}
+
 const luaL_Reg h2lua_stream_funcs[] = {
+    {"push", lstream_push},
     {"stream_state", lstream_state},
     {"stream_priority", lstream_priority},
     {"stream_metrics", lstream_metrics},

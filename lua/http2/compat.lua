@@ -289,9 +289,36 @@ function res_methods:setTimeout(ms, cb)
   return self
 end
 
--- res:createPushResponse(headers, cb): push needs pushStream (not yet)
-function res_methods:createPushResponse()
-  errors.raise("ERR_HTTP2_PUSH_DISABLED", "HTTP/2 server push is not implemented yet")
+-- res:createPushResponse(headers[, cb]) -> nil: a pushed stream wrapped
+-- as a response; cb(err, res). Without cb, inside a coroutine, returns
+-- err, res (API.md).
+function res_methods:createPushResponse(headers, cb)
+  local co
+  if cb == nil then
+    co = sched.current("res:createPushResponse")
+  elseif type(cb) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  end
+  if self.stream.destroyed then
+    local err = errors.new("ERR_HTTP2_INVALID_STREAM")
+    if co then return err end
+    sched.defer(cb, err)
+    return
+  end
+  local function done(err, stream)
+    if err then return err end
+    local res = new_response(stream, nil)
+    stream:on("close", function()
+      if res._ended then res._finished = true; res:emit("finish") end
+      res:emit("close")
+    end)
+    return nil, res
+  end
+  if co then
+    local err, stream = self.stream:pushStream(headers)
+    return done(err, stream)
+  end
+  self.stream:pushStream(headers, function(err, stream) cb(done(err, stream)) end)
 end
 
 -- Wiring: what a server does with a stream once 'request' is listened to.

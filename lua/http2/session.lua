@@ -562,6 +562,7 @@ end
 
 handlers[EV_STREAM] = function(session, box, headers, raw, end_stream, id)
   local stream = Stream._new(session, box, id, end_stream, headers[":method"])
+  stream._authority = headers[":authority"] or headers.host
   sched.spawn(stream_opened, stream, session, stream, headers, raw)
   return stream
 end

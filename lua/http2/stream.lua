@@ -49,6 +49,11 @@ local getters = {
     return out
   end,
   writableEnded = function(self) return self._ended end,
+  pushAllowed = function(self)
+    local s = self.session
+    if self.destroyed or self.closed or s.closed or s.destroyed or s._h1 then return false end
+    return s.remoteSettings.enablePush == true
+  end,
   state = function(self)
     if self.destroyed then return {} end
     return core.stream_state(self._box) or {}
@@ -144,6 +149,54 @@ function methods:respond(headers, options)
     self._ended = true
     self._implicit_end = true
   end
+end
+
+-- stream:pushStream(headers[, options][, cb]) -> nil: a PUSH_PROMISE;
+-- cb(err, pushStream, headers). Without cb, inside a coroutine, returns
+-- err, pushStream, headers (API.md).
+function methods:pushStream(headers, options, cb)
+  if type(options) == "function" then options, cb = nil, options end
+  if not self.pushAllowed then errors.raise("ERR_HTTP2_PUSH_DISABLED", "HTTP/2 server push is disabled") end
+  if self.id % 2 == 0 then errors.raise("ERR_HTTP2_NESTED_PUSH") end
+  local co
+  if cb == nil then
+    co = sched.current("stream:pushStream")
+  elseif type(cb) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  end
+  if options ~= nil and type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  local h = {}
+  for k, v in pairs(headers) do h[k] = v end
+  if h[":method"] == nil then h[":method"] = "GET" end
+  if h[":authority"] == nil and h.host == nil then h[":authority"] = self._authority end
+  if h[":scheme"] == nil then h[":scheme"] = self.session.encrypted and "https" or "http" end
+  if h[":path"] == nil then h[":path"] = "/" end
+  local end_stream = options and options.endStream == true or false
+  if h[":method"] == "HEAD" then end_stream = true end
+  local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
+  local push = Stream._new(self.session, false, false, true, h[":method"])
+  push._remote_ended = true
+  push._read_ended = true
+  push._sent_src = h
+  push._authority = self._authority
+  local box, id = core.push(self._box, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
+  if not box then
+    local err = id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
+      or id == C.NGHTTP2_ERR_STREAM_CLOSED and errors.new("ERR_HTTP2_INVALID_STREAM")
+      or errors.new("ERR_HTTP2_ERROR", core.strerror(id))
+    if co then return err end
+    sched.defer(cb, err)
+    return
+  end
+  push._box, push.id = box, id
+  if end_stream then push._ended = true end
+  if co then return nil, push, h end
+  sched.defer(cb, nil, push, h)
 end
 
 -- stream:additionalHeaders(headers) -> nil: a 1xx informational block
