@@ -211,7 +211,9 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     }
     if (end) {
       st->remote_ended = 1;
-      h2lua_queue(rt, H2LUA_EV_END, NULL, se, st, 0, 0);
+      /* a request without a body: EV_STREAM says so already */
+      if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        h2lua_queue(rt, H2LUA_EV_END, NULL, se, st, 0, 0);
     }
     break;
   case NGHTTP2_PUSH_PROMISE: {
