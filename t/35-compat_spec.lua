@@ -2,14 +2,31 @@
 local H = require "helper"
 local http2 = require "http2"
 
+-- Every test runs over HTTP/2 and over HTTP/1.1 (allowHTTP1), with a
+-- client that prints "h name value" lines, "t name value" for trailers,
+-- then the body.
+for _, transport in ipairs({ "h2", "http/1.1" }) do
+local h1 = transport == "http/1.1"
+local VERSION = h1 and "1.1" or "2.0"
+
 local function get(port, path, ...)
   local extra = {}
   for i, v in ipairs({ ... }) do extra[i] = H.shq(v) end
-  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py get " .. port .. " " .. path .. " " ..
-    table.concat(extra, " "))
+  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py " .. (h1 and "get1 " or "get ") .. port .. " " ..
+    path .. " " .. table.concat(extra, " "))
 end
 
-describe("compatibility API", function()
+local real_create = http2.createServer
+local http2 = setmetatable({
+  createServer = function(opts, fn)
+    if type(opts) == "function" then opts, fn = {}, opts end
+    opts = opts or {}
+    opts.allowHTTP1 = true
+    return real_create(opts, fn)
+  end,
+}, { __index = http2 })
+
+describe("compatibility API over " .. transport, function()
   after_each(function() assert.is_nil(H.leaks()) end)
 
   it("createServer(onRequest) gets req and res with Node's fields", function()
@@ -41,7 +58,7 @@ describe("compatibility API", function()
       local port = H.listen(server)
       local rc, out, err = get(port, "/p?x=1", "x-a=1")
       assert.equal(0, rc, err)
-      assert.same({ "GET", "/p?x=1", "127.0.0.1:" .. port, "http", "2.0", "1", true, true,
+      assert.same({ "GET", "/p?x=1", "127.0.0.1:" .. port, "http", VERSION, "1", true, true,
         "127.0.0.1", false }, seen)  -- complete: the body was not read yet
       assert.truthy(out:find("h :status 201\n", 1, true))
       assert.truthy(out:find("h content-type text/plain\n", 1, true))
@@ -97,7 +114,12 @@ describe("compatibility API", function()
       local data = H.bytes(100000, 1)
       local path = os.tmpname()
       H.writefile(path, data)
-      local rc, out, err = H.sh("nghttp -v -d " .. path .. " http://127.0.0.1:" .. port .. "/")
+      local rc, out, err
+      if h1 then
+        rc, out, err = H.sh("curl -sS --raw --http1.1 --data-binary @" .. path .. " http://127.0.0.1:" .. port .. "/")
+      else
+        rc, out, err = H.sh("nghttp -v -d " .. path .. " http://127.0.0.1:" .. port .. "/")
+      end
       os.remove(path)
       assert.equal(0, rc, err)
       assert.truthy(out:find("x-checksum: " .. H.sha256(data), 1, true), out)
@@ -117,11 +139,11 @@ describe("compatibility API", function()
       local rc2, out2 = get(port, "/", "expect=something-else")
       assert.equal(0, rc2)
       assert.truthy(out2:find("h :status 417\n", 1, true))
-      -- curl's own 100-continue handling over h2
+      -- curl's own 100-continue handling
       local path = os.tmpname()
       H.writefile(path, "abc")
-      local rc3, out3 = H.sh("curl -sS --http2-prior-knowledge -H 'Expect: 100-continue' --data-binary @" ..
-        path .. " http://127.0.0.1:" .. port .. "/")
+      local rc3, out3 = H.sh("curl -sS " .. (h1 and "--http1.1" or "--http2-prior-knowledge") ..
+        " -H 'Expect: 100-continue' --data-binary @" .. path .. " http://127.0.0.1:" .. port .. "/")
       os.remove(path)
       assert.equal(0, rc3)
       assert.equal("body abc", out3)
@@ -163,11 +185,11 @@ describe("compatibility API", function()
         res:finish("ok")
       end)
       local port = H.listen(server)
-      local rc, out = H.sh("nghttp -v http://127.0.0.1:" .. port .. "/")
+      local rc, out = get(port, "/")
       assert.equal(0, rc)
-      assert.truthy(out:find(":status: 103", 1, true))
-      assert.truthy(out:find("link: </style.css>; rel=preload; as=style", 1, true))
-      assert.truthy(out:find(":status: 200", 1, true))
+      assert.truthy(out:find("h :status 103\n", 1, true), out)
+      assert.truthy(out:find("h link </style.css>; rel=preload; as=style\n", 1, true))
+      assert.truthy(out:find("h :status 200\n", 1, true))
     end)
   end)
 
@@ -186,3 +208,4 @@ describe("compatibility API", function()
     end)
   end)
 end)
+end

@@ -12,6 +12,8 @@ misbehave in ways curl and nghttp never do.
                                   GET with SETTINGS_INITIAL_WINDOW_SIZE =
                                   WINDOW, opening it only as bytes are read;
                                   prints "bytes N frames F maxframe M sha256 H"
+  h2c.py get1 PORT PATH [name=value ...]   the same over HTTP/1.1 (raw
+                                  socket, Connection: close), trailers too
   h2c.py get PORT PATH [name=value|name!=value ...]
                                   one GET with extra headers (!= sends the
                                   header never-indexed); prints "h name value
@@ -170,10 +172,14 @@ def get(port, path, extra):
         if not data:
             break
         for ev in conn.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived):
+            if isinstance(ev, (h2.events.ResponseReceived,
+                               h2.events.InformationalResponseReceived)):
                 for h in ev.headers:
                     never = isinstance(h, hpack.NeverIndexedHeaderTuple)
                     print("h %s %s%s" % (h[0], h[1], " [never]" if never else ""))
+            elif isinstance(ev, h2.events.TrailersReceived):
+                for h in ev.headers:
+                    print("t %s %s" % (h[0], h[1]))
             elif isinstance(ev, h2.events.DataReceived):
                 body += ev.data
                 conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
@@ -237,6 +243,56 @@ def flood(port, kind, count):
         print("closed by the server (%s)" % e.__class__.__name__)
 
 
+def get1(port, path, extra):
+    method = "GET"
+    hdrs = [("Host", "127.0.0.1:%d" % port)]
+    body = b""
+    if extra and extra[0].startswith(":method="):
+        method = extra.pop(0).split("=", 1)[1]
+    for item in extra:
+        k, v = item.split("=", 1)
+        hdrs.append((k, v))
+    lines = ["%s %s HTTP/1.1" % (method, path)] + ["%s: %s" % kv for kv in hdrs]
+    lines.append("Connection: close")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+    data = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+    s.close()
+    text = data.decode("latin-1")
+    # interim responses first (100, 103), then the final one
+    while True:
+        head, _, rest = text.partition("\r\n\r\n")
+        status = int(head.split(" ", 2)[1])
+        fields = head.split("\r\n")[1:]
+        print("h :status %d" % status)
+        for f in fields:
+            k, _, v = f.partition(":")
+            print("h %s %s" % (k.strip().lower(), v.strip()))
+        text = rest
+        if status >= 200:
+            break
+    if any(f.lower().startswith("transfer-encoding: chunked") for f in fields):
+        out = ""
+        while True:
+            size, _, text = text.partition("\r\n")
+            n = int(size, 16)
+            if n == 0:
+                for t in text.split("\r\n"):
+                    if t:
+                        k, _, v = t.partition(":")
+                        print("t %s %s" % (k.strip().lower(), v.strip()))
+                break
+            out += text[:n]
+            text = text[n + 2:]
+        text = out
+    sys.stdout.write(text)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "streams":
@@ -249,6 +305,8 @@ def main():
         download(port, sys.argv[3], int(sys.argv[4]))
     elif cmd == "flood":
         flood(port, sys.argv[3], int(sys.argv[4]))
+    elif cmd == "get1":
+        get1(port, sys.argv[3], sys.argv[4:])
     elif cmd == "get":
         get(port, sys.argv[3], sys.argv[4:])
     elif cmd == "rst-after-headers":
