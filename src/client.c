@@ -142,16 +142,8 @@ static int lclient_request(lua_State *L) {
   st->id = id;
   st->responded = 1; /* our side's headers are out: writes may resume */
   st->out_eof = end;
-  st->start_time = h2lua_now();
-  se->nopen++;
-  se->stream_count++;
-  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
-  lua_pushvalue(L, 2);
-  st->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
-  lua_pushinteger(L, id);
-  h2lua_mark_dirty(se);
-  return 2;
+  h2lua_stream_opened(st);
+  return h2lua_stream_attach(L, st, 2);
 }
 
 const luaL_Reg h2lua_client_funcs[] = {

@@ -153,11 +153,9 @@ static int on_headers_complete(http_parser *p) {
   if (st == NULL) return -1;
   h->next_id += 2;
   h->cur = st;
-  st->start_time = st->first_header = h2lua_now();
+  h2lua_stream_opened(st);
+  st->first_header = st->start_time;
   st->head_request = h->head;
-  se->nopen++;
-  se->stream_count++;
-  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
   if (h->want_upgrade) return 1; /* an upgrade: no body is parsed */
   queue_request(se, 0); /* before its body and end are queued */
   return 0;

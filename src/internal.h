@@ -291,6 +291,8 @@ void h2lua_tls_open(lua_State *L);
 /* stream.c */
 h2lua_stream *h2lua_stream_new(h2lua_session *se, int32_t id);
 void h2lua_stream_free(h2lua_stream *st);
+void h2lua_stream_opened(h2lua_stream *st);
+int h2lua_stream_attach(lua_State *L, h2lua_stream *st, int obj);
 void h2lua_stream_pool_free(h2lua_rt *rt);
 void h2lua_stream_closed(h2lua_stream *st, uint32_t code);
 int h2lua_stream_add_header(h2lua_stream *st, nghttp2_rcbuf *name,

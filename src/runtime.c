@@ -153,6 +153,15 @@ static int push_obj(lua_State *L, int ref) {
   return 1;
 }
 
+/* remote address, port, local address, port, family: 5 values */
+static void push_addresses(lua_State *L, h2lua_session *se) {
+  lua_pushstring(L, se->remote_addr);
+  lua_pushinteger(L, se->remote_port);
+  lua_pushstring(L, se->local_addr);
+  lua_pushinteger(L, se->local_port);
+  lua_pushinteger(L, se->family);
+}
+
 static void report(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
   fprintf(stderr, "h2lua: error in dispatcher: %s\n",
@@ -181,11 +190,7 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
   case H2LUA_EV_SESSION:
     if (!push_obj(L, ev->sv ? ev->sv->lua_ref : LUA_NOREF)) lua_pushnil(L);
     se->box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se);
-    lua_pushstring(L, se->remote_addr);
-    lua_pushinteger(L, se->remote_port);
-    lua_pushstring(L, se->local_addr);
-    lua_pushinteger(L, se->local_port);
-    lua_pushinteger(L, se->family);
+    push_addresses(L, se);
     lua_pushboolean(L, ev->a == 1); /* HTTP/1.1 */
     nargs += 8;
     want_ref = 1;
@@ -238,21 +243,13 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     break;
   case H2LUA_EV_CONNECT:
     if (!push_obj(L, se->lua_ref)) goto skip;
-    lua_pushstring(L, se->remote_addr);
-    lua_pushinteger(L, se->remote_port);
-    lua_pushstring(L, se->local_addr);
-    lua_pushinteger(L, se->local_port);
-    lua_pushinteger(L, se->family);
+    push_addresses(L, se);
     nargs += 6;
     break;
   case H2LUA_EV_UNKNOWN_PROTOCOL:
     if (!push_obj(L, ev->sv ? ev->sv->lua_ref : LUA_NOREF)) goto skip;
     se->box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se);
-    lua_pushstring(L, se->remote_addr);
-    lua_pushinteger(L, se->remote_port);
-    lua_pushstring(L, se->local_addr);
-    lua_pushinteger(L, se->local_port);
-    lua_pushinteger(L, se->family);
+    push_addresses(L, se);
     nargs += 7;
     want_ref = 1;
     break;

@@ -123,9 +123,8 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     h2lua_stream *ps = h2lua_stream_new(se, pid);
     if (ps == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ngh, pid, ps);
-    ps->start_time = ps->first_header = h2lua_now();
-    se->nopen++;
-    se->stream_count++;
+    h2lua_stream_opened(ps);
+    ps->first_header = ps->start_time;
     return 0;
   }
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
@@ -149,10 +148,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     st = h2lua_stream_new(se, frame->hd.stream_id);
     if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, st);
-    se->nopen++;
-    se->stream_count++;
-    if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
-    st->start_time = h2lua_now();
+    h2lua_stream_opened(st);
   }
   if (st) {
     st->block_start = st->nhdrs;

@@ -93,6 +93,26 @@ void h2lua_stream_pool_free(h2lua_rt *rt) {
   rt->nfree_streams = 0;
 }
 
+/* Counts |st| as open on its session (metrics, maxSessionMemory). */
+void h2lua_stream_opened(h2lua_stream *st) {
+  h2lua_session *se = st->se;
+  st->start_time = h2lua_now();
+  se->nopen++;
+  se->stream_count++;
+  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
+}
+
+/* Ties the Lua object at |obj| to |st| (which Lua made: a request, a push)
+   and pushes the stream's handle box and id. */
+int h2lua_stream_attach(lua_State *L, h2lua_stream *st, int obj) {
+  lua_pushvalue(L, obj);
+  st->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
+  lua_pushinteger(L, st->id);
+  h2lua_mark_dirty(st->se);
+  return 2;
+}
+
 /* Marks the stream closed with |code| and queues its 'close'. */
 void h2lua_stream_closed(h2lua_stream *st, uint32_t code) {
   if (st->closed) return;
@@ -484,17 +504,9 @@ static int lstream_push(lua_State *L) {
   }
   st->id = id;
   st->remote_ended = 1; /* a pushed request has no body */
-  st->start_time = h2lua_now();
   if (end) st->out_eof = 1;
-  se->nopen++;
-  se->stream_count++;
-  if (se->nopen > se->max_concurrent) se->max_concurrent = (uint32_t)se->nopen;
-  lua_pushvalue(L, 2);
-  st->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  st->box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st);
-  lua_pushinteger(L, id);
-  h2lua_mark_dirty(se);
-  return 2;
+  h2lua_stream_opened(st);
+  return h2lua_stream_attach(L, st, 2);
 }
 
 const luaL_Reg h2lua_stream_funcs[] = {

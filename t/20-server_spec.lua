@@ -112,7 +112,7 @@ describe("h2c server", function()
         local _, o = H.sh("curl -s --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
         out = o
       end)
-      for _ = 1, 400 do if release then break end h2lua.sleep(5) end
+      H.wait_until(function() return release end, 10000)
       assert.is_not_nil(release)
       server:close(function() end)
       assert.is_false(server.listening)
@@ -124,7 +124,7 @@ describe("h2c server", function()
       release:finish("part2")
       server:wait("close", 5000)
       assert.is_true(closed)
-      for _ = 1, 200 do if out then break end h2lua.sleep(5) end
+      H.wait_until(function() return out end, 5000)
       assert.equal("part1 part2", out)
     end)
   end)

@@ -24,7 +24,7 @@ local function with_session(fn, options)
   server:on("session", function(s) got = s end)
   local port = H.listen(server)
   return server, port, function()
-    for _ = 1, 200 do if got then break end h2lua.sleep(5) end
+    H.wait_until(function() return got end, 5000)
     return got
   end
 end
@@ -63,7 +63,7 @@ describe("sessions", function()
         got.out = out
       end)
       local s = session()
-      for _ = 1, 200 do if not s.pendingSettingsAck then break end h2lua.sleep(5) end
+      H.wait_until(function() return not s.pendingSettingsAck end, 5000)
       assert.is_false(s.pendingSettingsAck) -- the initial SETTINGS acknowledged
       -- invalid values are refused before anything is sent
       local ok, e = pcall(s.settings, s, { maxFrameSize = 1 }, function() end)
@@ -82,7 +82,7 @@ describe("sessions", function()
       assert.same({ nil, 33, "number" }, cb_args)
       assert.is_false(s.pendingSettingsAck)
       assert.equal(33, s.localSettings.maxConcurrentStreams)
-      for _ = 1, 200 do if got.out then break end h2lua.sleep(5) end
+      H.wait_until(function() return got.out end, 5000)
       assert.truthy(got.out:find("SETTINGS stream=0 flags=0 len=6 3=33", 1, true), got.out)
       assert.truthy(got.out:find("SETTINGS stream=0 flags=0 len=6 4=99999", 1, true), got.out)
     end)
@@ -117,11 +117,11 @@ describe("sessions", function()
         results[i] = s:ping(function(perr) results["cb" .. i] = perr and perr.code or "ok" end)
       end
       assert.same({ true, true, false }, { results[1], results[2], results[3] })
-      for _ = 1, 200 do if results.cb1 and results.cb2 and results.cb3 then break end h2lua.sleep(5) end
+      H.wait_until(function() return results.cb1 and results.cb2 and results.cb3 end, 5000)
       assert.equal("ok", results.cb1)
       assert.equal("ok", results.cb2)
       assert.equal("ERR_HTTP2_PING_CANCEL", results.cb3)
-      for _ = 1, 200 do if peer then break end h2lua.sleep(5) end
+      H.wait_until(function() return peer end, 5000)
       assert.truthy(peer:find("PING stream=0 flags=0 len=8 payload=3132333435363738", 1, true))
     end)
   end)
@@ -134,7 +134,7 @@ describe("sessions", function()
       local rc, out = raw(port, P .. "ping pingpong; wait 0.3")
       assert.equal(0, rc)
       assert.truthy(out:find("PING stream=0 flags=1 len=8 payload=" .. ("pingpong"):gsub(".", function(c) return ("%02x"):format(c:byte()) end), 1, true))
-      for _ = 1, 100 do if got then break end h2lua.sleep(5) end
+      H.wait_until(function() return got end, 3000)
       assert.equal("pingpong", got)
     end)
   end)
@@ -158,7 +158,7 @@ describe("sessions", function()
       assert.equal("ERR_OUT_OF_RANGE", e.code)
       ok, e = pcall(s.setLocalWindowSize, s, "x")
       assert.equal("ERR_INVALID_ARG_TYPE", e.code)
-      for _ = 1, 200 do if peer then break end h2lua.sleep(5) end
+      H.wait_until(function() return peer end, 5000)
       assert.truthy(peer:find("WINDOW_UPDATE stream=0 flags=0 len=4 incr=934465", 1, true), peer)
     end)
   end)
@@ -177,7 +177,7 @@ describe("sessions", function()
       assert.equal("ERR_INVALID_ARG_TYPE", e2.code)
       h2lua.sleep(100)
       s:goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 1, "bye now")
-      for _ = 1, 200 do if peer then break end h2lua.sleep(5) end
+      H.wait_until(function() return peer end, 5000)
       assert.truthy(peer:find("GOAWAY stream=0 flags=0 len=15 last=1 code=11 data=bye now", 1, true), peer)
     end)
   end)
@@ -190,7 +190,7 @@ describe("sessions", function()
         s:on("goaway", function(...) got = { ... } end)
       end)
       raw(port, P .. "goaway 0 0; wait 0.2")
-      for _ = 1, 100 do if got then break end h2lua.sleep(5) end
+      H.wait_until(function() return got end, 3000)
       assert.same({ 0, 0, "" }, got)
     end)
   end)
@@ -300,7 +300,7 @@ describe("streams", function()
       end)
       local port = H.listen(server)
       raw(port, P .. "headers 1 :path=/p :method=POST; headers 3 :path=/c :method=POST; wait 0.1; rst 1 1; rst 3 8; wait 0.2")
-      for _ = 1, 100 do if #events >= 5 then break end h2lua.sleep(5) end
+      H.wait_until(function() return #events >= 5 end, 3000)
       assert.same({ "/p aborted", "/p error ERR_HTTP2_STREAM_ERROR Stream closed with error code NGHTTP2_PROTOCOL_ERROR",
         "/p close 1", "/c aborted", "/c close 8" }, events)
     end)
@@ -489,7 +489,7 @@ describe("performance metrics", function()
       H.writefile(path, string.rep("q", 300))
       assert.equal(0, (H.sh("nghttp -d " .. path .. " http://127.0.0.1:" .. port .. "/ http://127.0.0.1:" .. port .. "/b")))
       os.remove(path)
-      for _ = 1, 400 do if #entries >= 3 then break end h2lua.sleep(5) end
+      H.wait_until(function() return #entries >= 3 end, 10000)
     end)
     obs:disconnect()
     local streams, session = {}, nil

@@ -117,7 +117,7 @@ describe("TLS", function()
       local rc = H.sh(H.PY .. " -c \"import socket; s=socket.create_connection(('127.0.0.1'," .. port ..
         ")); s.sendall(b'\\x16\\x03\\x01\\x00\\x05garbage-not-tls' * 10); s.settimeout(2)\ntry:\n  s.recv(100)\nexcept Exception: pass\"")
       assert.equal(0, rc)
-      for _ = 1, 200 do if tls_err and body then break end h2lua.sleep(5) end
+      H.wait_until(function() return tls_err and body end, 5000)
       assert.is_table(tls_err)
       assert.is_string(tls_err.code)
       assert.equal("secure /ok", body)

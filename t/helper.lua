@@ -98,6 +98,17 @@ function H.sh(cmd, timeout)
   return rc, out, err
 end
 
+-- H.wait_until(pred, timeoutMs) -> whether pred() became true in time;
+-- polls every 5 ms while the loop runs (call inside H.run).
+function H.wait_until(pred, timeout)
+  local deadline = h2lua.now() + (timeout or 1000)
+  while not pred() do
+    if h2lua.now() >= deadline then return false end
+    h2lua.sleep(5)
+  end
+  return true
+end
+
 -- H.listen(server) -> port: listens on an ephemeral port of 127.0.0.1 and
 -- waits for 'listening'.
 function H.listen(server)

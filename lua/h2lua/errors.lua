@@ -108,6 +108,24 @@ function M.raise(code, ...)
   error(M.new(code, ...), 0)
 end
 
+-- errors.check_function(v, name): raises ERR_INVALID_ARG_TYPE unless |v|
+-- is a function (nil allowed when |optional|).
+function M.check_function(v, name, optional)
+  if type(v) ~= "function" and not (optional and v == nil) then
+    error(M.new("ERR_INVALID_ARG_TYPE", name, "of type function", describe(v)), 3)
+  end
+  return v
+end
+
+-- errors.check_msecs(v[, name]): raises ERR_INVALID_ARG_TYPE unless |v| is
+-- a number of milliseconds (>= 0).
+function M.check_msecs(v, name)
+  if type(v) ~= "number" or v ~= v or v < 0 then
+    error(M.new("ERR_INVALID_ARG_TYPE", name or "msecs", "of type number", describe(v)), 3)
+  end
+  return v
+end
+
 -- errors.is(v) -> whether |v| is one of our error objects.
 function M.is(v)
   return getmetatable(v) == Error

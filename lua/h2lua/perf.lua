@@ -34,9 +34,7 @@ end
 
 -- PerformanceObserver.new(callback(list, observer)) -> observer
 function Observer.new(cb)
-  if type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-  end
+  errors.check_function(cb, "callback")
   return setmetatable({ _cb = cb, _buf = {}, _on = false }, Observer)
 end
 

@@ -296,8 +296,8 @@ function res_methods:createPushResponse(headers, cb)
   local co
   if cb == nil then
     co = sched.current("res:createPushResponse")
-  elseif type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  else
+    errors.check_function(cb, "callback")
   end
   if self.stream.destroyed then
     local err = errors.new("ERR_HTTP2_INVALID_STREAM")

@@ -85,9 +85,7 @@ end
 -- server:close([cb]) -> server: stops accepting; 'close' once every session
 -- ended. Without cb, inside a coroutine, waits for that.
 function methods:close(cb)
-  if cb ~= nil and type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-  end
+  errors.check_function(cb, "callback", true)
   if not self.listening then
     if cb then sched.defer(cb, errors.new("ERR_SERVER_NOT_RUNNING")) end
     return self
@@ -114,9 +112,7 @@ function methods:setTimeout(ms, cb)
     errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
   end
   if cb ~= nil then
-    if type(cb) ~= "function" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-    end
+    errors.check_function(cb, "callback")
     self:on("timeout", cb)
   end
   self.timeout = ms or 0

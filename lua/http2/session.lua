@@ -118,9 +118,7 @@ end
 
 local function wait_close(self, cb, what)
   if cb ~= nil then
-    if type(cb) ~= "function" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-    end
+    errors.check_function(cb, "callback")
     self:once("close", cb)
   elseif sched.waitable() and not self.destroyed then
     self:wait("close")
@@ -187,8 +185,8 @@ function methods:ping(payload, cb)
   local co
   if cb == nil then
     co = sched.current("session:ping")
-  elseif type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  else
+    errors.check_function(cb, "callback")
   end
   if payload == nil then
     ping_seq = ping_seq + 1
@@ -217,8 +215,8 @@ function methods:settings(settings, cb)
   local co
   if cb == nil then
     if sched.waitable() then co = sched.current("session:settings") end
-  elseif type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  else
+    errors.check_function(cb, "callback")
   end
   local s = settings_mod.validate(settings)
   if s.enableConnectProtocol == false and (self._connect_protocol or
@@ -257,13 +255,9 @@ end
 -- session:setTimeout(msecs[, cb]) -> nil: 'timeout' after msecs without
 -- bytes in or out; 0 turns it off
 function methods:setTimeout(ms, cb)
-  if type(ms) ~= "number" or ms ~= ms or ms < 0 then
-    errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
-  end
+  errors.check_msecs(ms)
   if cb ~= nil then
-    if type(cb) ~= "function" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-    end
+    errors.check_function(cb, "callback")
     self:on("timeout", cb)
   end
   if not self.destroyed then core.session_timeout(self._box, ms) end

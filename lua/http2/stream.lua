@@ -161,8 +161,8 @@ function methods:pushStream(headers, options, cb)
   local co
   if cb == nil then
     co = sched.current("stream:pushStream")
-  elseif type(cb) ~= "function" then
-    errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
+  else
+    errors.check_function(cb, "callback")
   end
   if options ~= nil and type(options) ~= "table" then
     errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
@@ -387,9 +387,7 @@ function methods:close(code, cb)
     errors.raise("ERR_OUT_OF_RANGE", "code", ">= 0 && <= 4294967295", code)
   end
   if cb ~= nil then
-    if type(cb) ~= "function" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-    end
+    errors.check_function(cb, "callback")
     self:once("close", cb)
   end
   if self.closed then return end
@@ -444,13 +442,9 @@ end
 -- stream:setTimeout(msecs[, cb]) -> stream: 'timeout' after msecs without
 -- activity (bytes in or out); 0 turns it off.
 function methods:setTimeout(ms, cb)
-  if type(ms) ~= "number" or ms < 0 or ms ~= ms then
-    errors.raise("ERR_INVALID_ARG_TYPE", "msecs", "of type number", errors.describe(ms))
-  end
+  errors.check_msecs(ms)
   if cb ~= nil then
-    if type(cb) ~= "function" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "callback", "of type function", errors.describe(cb))
-    end
+    errors.check_function(cb, "callback")
     self:once("timeout", cb)
   end
   local t = rawget(self, "_timer")
