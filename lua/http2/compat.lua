@@ -7,29 +7,19 @@ local errors = require "h2lua.errors"
 local Emitter = require "h2lua.emitter"
 local headers_mod = require "http2.headers"
 local C = require "http2.constants"
+local klass = require "h2lua.class"
 
 local M = {}
 
 -- Classes whose properties may be computed or validated on assignment:
--- fields live in self._s; getters/setters by name.
+-- getters and setters by name.
 local function class(methods, getters, setters)
-  local cls = { __name = nil }
-  cls.__index = function(self, k)
-    local m = methods[k]
-    if m ~= nil then return m end
-    local g = getters[k]
-    if g then return g(self) end
-    return nil
-  end
-  cls.__newindex = function(self, k, v)
-    local set = setters[k]
-    if set then return set(self, v) end
-    if getters[k] then
+  return {
+    __index = klass.index(methods, getters),
+    __newindex = klass.newindex(getters, setters, function(k)
       errors.raise("ERR_INVALID_ARG_VALUE", k, "a read-only property")
-    end
-    rawset(self, k, v)
-  end
-  return cls
+    end),
+  }
 end
 
 -- Http2ServerRequest ---------------------------------------------------

@@ -37,13 +37,7 @@ local getters = {
     return { "https://" .. host .. (port == 443 and "" or (":" .. port)) }
   end,
 }
-Session.__index = function(self, k)
-  local m = methods[k]
-  if m ~= nil then return m end
-  local g = getters[k]
-  if g then return g(self) end
-  return nil
-end
+Session.__index = require("h2lua.class").index(methods, getters)
 Session.__name = "h2lua.Session"
 Session.__tostring = function(self)
   return "h2lua.Session" .. (self.destroyed and " (closed)" or "")

@@ -61,13 +61,7 @@ local getters = {
   readableEnded = function(self) return self._read_ended end,
 }
 
-Stream.__index = function(self, k)
-  local m = methods[k]
-  if m ~= nil then return m end
-  local g = getters[k]
-  if g then return g(self) end
-  return nil
-end
+Stream.__index = require("h2lua.class").index(methods, getters)
 Stream.__name = "h2lua.Stream"
 Stream.__tostring = function(self)
   return string.format("h2lua.Stream %s%s", tostring(self.id),
