@@ -84,6 +84,18 @@ function M.fetch(url, opts)
   return require("http2.fetch").fetch(url, opts)
 end
 
+-- h2lua.tls.createSecureContext(options) -> {context=} for SNICallback
+-- (Node's tls.createSecureContext: key, cert, ca, passphrase, ciphers,
+-- minVersion, maxVersion).
+M.tls = {
+  createSecureContext = function(options)
+    if type(options) ~= "table" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+    end
+    return { context = require("http2.tls").context(options, true) }
+  end,
+}
+
 -- h2lua._stats() -> live C objects and the liveness count (for tests)
 M._stats = core.stats
 

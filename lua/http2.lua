@@ -47,6 +47,10 @@ function M.createSecureServer(options, onRequest)
   if type(options) ~= "table" then
     errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
   end
+  if options.SNICallback ~= nil and type(options.SNICallback) ~= "function" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options.SNICallback", "of type function",
+      errors.describe(options.SNICallback))
+  end
   local server = M.createServer(options, onRequest)
   server._tls = require("http2.tls").context(server._options, true)
   return server

@@ -78,6 +78,7 @@ enum {
                             name \0 value ...; a = flags, b = pairs,
                             c = version (11, 10) */
   H2LUA_EV_H1_UPGRADED,  /* the connection switched to h2c (RFC 7540 3.2) */
+  H2LUA_EV_SNI,          /* not queued: called during the handshake */
 };
 
 typedef struct h2lua_event {
@@ -152,6 +153,7 @@ struct h2lua_server {
   h2lua_limits limits;
   SSL_CTX *tls;            /* createSecureServer: the default context */
   int allow_http1;
+  int sni_callback;        /* Lua's SNICallback answers unknown names */
   struct { char *host; SSL_CTX *ctx; } *sni; /* addContext */
   size_t nsni;
   h2lua_server *next, *prev;
@@ -284,6 +286,7 @@ int h2lua_h1_want_drain(h2lua_stream *st);
 const char *h2lua_tls_error(char *buf, size_t len);
 void h2lua_tls_attach(SSL_CTX *ctx, h2lua_server *sv);
 SSL_CTX *h2lua_tls_check(lua_State *L, int idx);
+SSL_CTX *h2lua_tls_test(lua_State *L, int idx);
 void h2lua_tls_describe_failure(h2lua_session *se, char *buf, size_t len);
 void h2lua_tls_alpn(h2lua_session *se, char *out, size_t len);
 void h2lua_tls_open(lua_State *L);

@@ -236,7 +236,9 @@ static int lserver_options(lua_State *L) {
   h2lua_apply_options(L, 2, sv->opt, &sv->limits);
   lua_getfield(L, 2, "allowHTTP1");
   sv->allow_http1 = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, 2, "SNICallback");
+  sv->sni_callback = lua_isfunction(L, -1);
+  lua_pop(L, 2);
   return 0;
 }
 

@@ -71,7 +71,26 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out,
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-/* SNI on a server: the context added for the name (exact, or "*.domain"). */
+/* SNICallback: the one place Lua runs inside OpenSSL. It is a plain
+   protected call on the main thread (no coroutine: the callback may not
+   wait), answered with a context or nothing (the default context). */
+static void ask_lua(h2lua_server *sv, SSL *ssl, const char *name) {
+  h2lua_rt *rt = sv->rt;
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->handler_ref);
+  lua_pushinteger(L, H2LUA_EV_SNI);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, sv->lua_ref);
+  lua_pushstring(L, name);
+  if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
+    SSL_CTX *ctx = h2lua_tls_test(L, -1);
+    if (ctx) SSL_set_SSL_CTX(ssl, ctx);
+  }
+  lua_settop(L, top);
+}
+
+/* SNI on a server: the context added for the name (exact, or "*.domain"),
+   else what SNICallback answers. */
 static int on_servername(SSL *ssl, int *al, void *arg) {
   h2lua_server *sv = arg;
   const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -85,9 +104,10 @@ static int on_servername(SSL *ssl, int *al, void *arg) {
     }
     if (match) {
       SSL_set_SSL_CTX(ssl, sv->sni[i].ctx);
-      break;
+      return SSL_TLSEXT_ERR_OK;
     }
   }
+  if (sv->sni_callback) ask_lua(sv, ssl, name);
   return SSL_TLSEXT_ERR_OK;
 }
 
@@ -286,6 +306,12 @@ static int ctx_gc(lua_State *L) {
   if (b->ctx) SSL_CTX_free(b->ctx);
   b->ctx = NULL;
   return 0;
+}
+
+/* The SSL_CTX of the context at |idx|, or NULL (never raises). */
+SSL_CTX *h2lua_tls_test(lua_State *L, int idx) {
+  tls_box *b = luaL_testudata(L, idx, CTX_MT);
+  return b ? b->ctx : NULL;
 }
 
 /* The SSL_CTX of the context at |idx| (raises when it is not one). */

@@ -144,6 +144,31 @@ describe("TLS", function()
     end)
   end)
 
+  it("SNICallback picks the certificate for names addContext does not know", function()
+    H.run(function()
+      local asked = {}
+      local server, port = secure_server({
+        SNICallback = function(name, cb)
+          asked[#asked + 1] = name
+          if name == "other.test" then
+            cb(nil, h2lua.tls.createSecureContext({ key = key("other"), cert = pem("other") }))
+          else
+            cb(nil, nil) -- the default certificate
+          end
+        end,
+      })
+      local base = " --http2 --cacert " .. PKI .. "/ca.pem --resolve other.test:" .. port .. ":127.0.0.1 "
+      local rc, out, err = H.sh("curl -sS" .. base .. "https://other.test:" .. port .. "/cb")
+      assert.equal(0, rc, err)
+      assert.equal("secure /cb", out)
+      rc, out = H.sh("curl -sS" .. base .. "https://localhost:" .. port .. "/default")
+      assert.equal(0, rc)
+      assert.same({ "other.test", "localhost" }, asked)
+    end)
+    local ok, e = pcall(http2.createSecureServer, { key = key("server"), cert = pem("server"), SNICallback = 1 })
+    assert.equal("ERR_INVALID_ARG_TYPE", e.code)
+  end)
+
   it("maxVersion limits the protocol; bad key or version options raise", function()
     H.run(function()
       local server, port = secure_server({ maxVersion = "TLSv1.2" })

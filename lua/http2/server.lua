@@ -233,6 +233,21 @@ sched.handlers[26] = function(self, box, raddr, rport, laddr, lport, family)
   return s
 end
 
+-- SNICallback(servername, cb): asked during the handshake for names no
+-- addContext covers. It must call cb(err, secureContext) before it
+-- returns (the handshake cannot wait for Lua); nothing or an error keeps
+-- the default certificate.
+sched.handlers[32] = function(self, servername)
+  local fn = self._options.SNICallback
+  if type(fn) ~= "function" then return nil end
+  local answer
+  local ok, err = pcall(fn, servername, function(e, sc)
+    if e == nil and type(sc) == "table" then answer = sc.context end
+  end)
+  if not ok then io.stderr:write("h2lua: SNICallback: ", tostring(err), "\n") end
+  return answer
+end
+
 -- A failed TLS handshake: 'tlsClientError' (err, socket); nothing else is
 -- disturbed.
 sched.handlers[27] = function(self, why, raddr, rport)
