@@ -169,6 +169,24 @@ describe("TLS", function()
     assert.equal("ERR_INVALID_ARG_TYPE", e.code)
   end)
 
+  it("RSA and ECDSA key/cert pairs together: each client gets the one it can use", function()
+    H.run(function()
+      local _, port = secure_server({ key = { key("server-rsa"), key("server") },
+        cert = { pem("server-rsa"), pem("server") } })
+      local function cert_of(cipher)
+        local _, out = H.sh("echo | openssl s_client -connect 127.0.0.1:" .. port ..
+          " -tls1_2 -cipher " .. cipher .. " -CAfile " .. PKI .. "/ca.pem 2>&1")
+        return out
+      end
+      local rsa_out = cert_of("ECDHE-RSA-AES128-GCM-SHA256")
+      assert.truthy(rsa_out:find("Server public key is 2048 bit", 1, true), rsa_out)
+      assert.truthy(rsa_out:find("Verify return code: 0 (ok)", 1, true))
+      local ec_out = cert_of("ECDHE-ECDSA-AES128-GCM-SHA256")
+      assert.truthy(ec_out:find("Server public key is 256 bit", 1, true), ec_out)
+      assert.truthy(ec_out:find("Verify return code: 0 (ok)", 1, true))
+    end)
+  end)
+
   it("maxVersion limits the protocol; bad key or version options raise", function()
     H.run(function()
       local server, port = secure_server({ maxVersion = "TLSv1.2" })

@@ -10,7 +10,7 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 out = sys.argv[1]
@@ -45,6 +45,9 @@ ca = (x509.CertificateBuilder().subject_name(name("h2lua test CA"))
 save("ca", ca, ca_key)
 
 
+day = datetime.timedelta(days=1)
+
+
 def leaf(fname, cn, sans, start, end, usage=ExtendedKeyUsageOID.SERVER_AUTH, serial=2):
     k = key()
     b = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject)
@@ -60,6 +63,17 @@ day = datetime.timedelta(days=1)
 leaf("server", "localhost", [x509.DNSName("localhost"),
                              x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
      now - day, now + 30 * day)
+# the same names with an RSA key, for a server with RSA + ECDSA pairs
+rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+rsa_cert = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+            .public_key(rsa_key.public_key()).serial_number(8)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+save("server-rsa", rsa_cert, rsa_key)
 leaf("other", "other.test", [x509.DNSName("other.test")], now - day, now + 30 * day, serial=3)
 leaf("expired", "localhost", [x509.DNSName("localhost"),
                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
