@@ -366,13 +366,22 @@ int h2lua_h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
   h2lua_session *se = st->se;
   h2lua_h1 *h = se->h1;
   int status = 200, has_length = 0, informational = 0;
+  const nghttp2_nv *phrase = NULL; /* ":reason": res.statusMessage */
   struct evbuffer *out = evbuffer_new();
   for (size_t i = 0; i < n; i++) {
     if (nva[i].namelen == 7 && memcmp(nva[i].name, ":status", 7) == 0)
       status = atoi((const char *)nva[i].value);
+    if (nva[i].namelen == 7 && memcmp(nva[i].name, ":reason", 7) == 0)
+      phrase = &nva[i];
   }
   informational = status >= 100 && status < 200;
-  evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, reason(status));
+  if (phrase && phrase->valuelen) {
+    evbuffer_add_printf(out, "HTTP/1.1 %d ", status);
+    evbuffer_add(out, phrase->value, phrase->valuelen);
+    evbuffer_add(out, "\r\n", 2);
+  } else {
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, reason(status));
+  }
   for (size_t i = 0; i < n; i++) {
     if (nva[i].namelen && nva[i].name[0] == ':') continue;
     if (nva[i].namelen == 14 &&

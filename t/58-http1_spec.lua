@@ -86,6 +86,31 @@ describe("HTTP/1.1", function()
     end)
   end)
 
+  it("res.statusMessage is the reason phrase over HTTP/1.1 (and ignored over HTTP/2)", function()
+    H.run(function()
+      local seen
+      local server = http2.createServer({ allowHTTP1 = true }, function(req, res)
+        if req.url == "/wh" then
+          res:writeHead(299, "Fine Indeed")
+        else
+          res.statusCode = 202
+          res.statusMessage = "Taken In"
+        end
+        seen = res.statusMessage
+        res:finish("x")
+      end)
+      local port = H.listen(server)
+      local _, out = raw_http(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      assert.truthy(out:find("^HTTP/1.1 202 Taken In\r\n"), out)
+      assert.equal("Taken In", seen)
+      _, out = raw_http(port, "GET /wh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      assert.truthy(out:find("^HTTP/1.1 299 Fine Indeed\r\n"), out)
+      local rc, body = H.sh("curl -s --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
+      assert.equal("x", body)
+      assert.equal("", seen)
+    end)
+  end)
+
   it("Expect: 100-continue, 204, chunked trailers", function()
     H.run(function()
       local _, port = compat_server()

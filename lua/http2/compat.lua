@@ -87,7 +87,10 @@ end
 local res_methods = Emitter.extend({})
 local res_getters = {
   statusCode = function(self) return self._status end,
-  statusMessage = function() return "" end,
+  -- HTTP/2 has no reason phrase; HTTP/1.1 sends the one set
+  statusMessage = function(self)
+    return self.stream._h1 and (rawget(self, "_reason") or "") or ""
+  end,
   sendDate = function(self) return self._send_date end,
   headersSent = function(self) return self.stream.headersSent end,
   finished = function(self) return self._ended end,
@@ -111,7 +114,12 @@ local res_setters = {
     end
     rawset(self, "_status", n)
   end,
-  statusMessage = function() end, -- HTTP/2 has no reason phrase
+  statusMessage = function(self, v)
+    if v ~= nil and (type(v) ~= "string" or v:find("[\r\n]")) then
+      errors.raise("ERR_INVALID_CHAR", "Invalid character in statusMessage")
+    end
+    rawset(self, "_reason", v)
+  end,
   sendDate = function(self, v) rawset(self, "_send_date", v and true or false) end,
 }
 local Response = class(res_methods, res_getters, res_setters)
@@ -194,7 +202,7 @@ local function begin_send(self)
   local h = {}
   for k, v in pairs(self._headers) do h[k] = v end
   h[":status"] = self._status
-  st:respond(h, { sendDate = self._send_date })
+  st:respond(h, { sendDate = self._send_date, _reason = st._h1 and rawget(self, "_reason") or nil })
 end
 
 -- res:writeHead(statusCode[, statusMessage][, headers]) -> res
@@ -202,6 +210,7 @@ function res_methods:writeHead(code, msg, headers)
   if self.stream.destroyed then return self end
   check_sent(self)
   if headers == nil and type(msg) == "table" then headers = msg end
+  if type(msg) == "string" then self.statusMessage = msg end
   if type(headers) == "table" then
     if #headers > 0 and type(headers[1]) == "string" then
       -- a flat list: name, value, name, value, ...

@@ -131,6 +131,11 @@ function methods:respond(headers, options)
   if status == 204 or status == 205 or status == 304 or self._head then
     end_stream = true
   end
+  local reason = options and options._reason
+  if reason and self._h1 then -- HTTP/1.1 only: the compat statusMessage
+    flat[n + 1], flat[n + 2] = ":reason", reason
+    n = n + 2
+  end
   local ok, err = core.respond(self._box, end_stream, wait_trailers, sens,
     ":status", status_str[status], table.unpack(flat, 1, n))
   if ok == nil then
