@@ -183,7 +183,8 @@ static int load_key(SSL_CTX *ctx, const char *pem, size_t len,
                     const char *pass) {
   BIO *bio = BIO_new_mem_buf(pem, (int)len);
   EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, passphrase_cb, (void *)pass);
-  int rv = (k && SSL_CTX_use_PrivateKey(ctx, k) == 1) ? 0 : -1;
+  /* -2: not readable (bad PEM or passphrase); -1: not this certificate's */
+  int rv = k == NULL ? -2 : SSL_CTX_use_PrivateKey(ctx, k) == 1 ? 0 : -1;
   EVP_PKEY_free(k);
   BIO_free(bio);
   return rv;
@@ -267,9 +268,9 @@ static int ltls_context(lua_State *L) {
   int ncerts = 0, nkeys = 0, ncas = 0;
   if (each_pem(L, 1, "cert", ctx, pass, load_cert, &ncerts) != 0)
     return fail(L, ctx, "ERR_OSSL_PEM", "bad certificate");
-  if (each_pem(L, 1, "key", ctx, pass, load_key, &nkeys) != 0) {
-    int mismatch = ERR_GET_REASON(ERR_peek_last_error()) ==
-                   X509_R_KEY_VALUES_MISMATCH;
+  int krv = each_pem(L, 1, "key", ctx, pass, load_key, &nkeys);
+  if (krv != 0) {
+    int mismatch = krv == -1;
     return fail(L, ctx,
                 mismatch ? "ERR_OSSL_KEY_VALUES_MISMATCH" : "ERR_OSSL_BAD_DECRYPT",
                 mismatch ? "the key does not match the certificate"

@@ -193,6 +193,78 @@ describe("compatibility API over " .. transport, function()
     end)
   end)
 
+  it("req.trailers/rawTrailers, complete, setTimeout on req and res", function()
+    H.run(function()
+      local got = {}
+      local server = http2.createServer(function(req, res)
+        if req.url == "/slow" then
+          req:setTimeout(50, function() got.req_timeout = true end)
+          res:setTimeout(50, function() got.res_timeout = true end)
+          H.wait_until(function() return got.req_timeout end, 3000)
+          res:finish("late")
+          return
+        end
+        local body = req:readAll()
+        got.complete = req.complete
+        got.trailers = req.trailers["x-t"]
+        got.raw = table.concat(req.rawTrailers, "=")
+        res:finish(body)
+      end)
+      local port = H.listen(server)
+      local path = os.tmpname()
+      H.writefile(path, "payload")
+      if h1 then
+        local rc, _, err = H.sh(H.PY .. " -c " .. H.shq(([[
+import socket
+s = socket.create_connection(('127.0.0.1', %d))
+s.sendall(b'POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\nConnection: close\r\n\r\n7\r\npayload\r\n0\r\nx-t: tv\r\n\r\n')
+s.settimeout(5)
+while s.recv(1000): pass
+]]):format(port)))
+        assert.equal(0, rc, err)
+      else
+        H.sh("nghttp -d " .. path .. " --trailer 'x-t: tv' http://127.0.0.1:" .. port .. "/t")
+      end
+      os.remove(path)
+      assert.is_true(got.complete)
+      if h1 then
+        -- not yet: trailer fields of chunked HTTP/1.1 requests are parsed
+        -- but not passed on to Lua (see docs/api.md)
+        assert.is_nil(got.trailers)
+      else
+        assert.equal("tv", got.trailers)
+        assert.equal("x-t=tv", got.raw)
+      end
+      local rc, out = H.sh("curl -s " .. (h1 and "--http1.1" or "--http2-prior-knowledge") ..
+        " http://127.0.0.1:" .. port .. "/slow")
+      assert.equal("late", out)
+      assert.is_true(got.req_timeout)
+      assert.is_true(got.res_timeout)
+    end)
+  end)
+
+  it("req:destroy() ends the exchange; 'aborted' when the client gives up", function()
+    H.run(function()
+      local events = {}
+      local server = http2.createServer(function(req, res)
+        if req.url == "/destroy" then
+          res:write("partial")
+          req:destroy()
+          return
+        end
+        req:on("aborted", function() events[#events + 1] = "aborted" end)
+        req:on("close", function() events[#events + 1] = "close" end)
+      end)
+      local port = H.listen(server)
+      local proto = h1 and "--http1.1" or "--http2-prior-knowledge"
+      local rc = H.sh("curl -s -m 5 " .. proto .. " http://127.0.0.1:" .. port .. "/destroy")
+      assert.is_not.equal(0, rc)
+      H.sh("curl -s -m 0.3 " .. proto .. " http://127.0.0.1:" .. port .. "/hang")
+      H.wait_until(function() return #events >= 2 end, 3000)
+      assert.same({ "aborted", "close" }, events)
+    end)
+  end)
+
   it("req and res emit 'close'; res emits 'finish'", function()
     H.run(function()
       local events = {}

@@ -187,6 +187,30 @@ describe("TLS", function()
     end)
   end)
 
+  it("passphrase opens an encrypted key; ciphers limit the suites", function()
+    local enc = PKI .. "/server-enc-key.pem"
+    assert(os.execute("openssl pkey -in " .. PKI .. "/server-key.pem -aes256 -passout pass:s3cret -out " ..
+      enc .. " 2>/dev/null"))
+    H.run(function()
+      local server = http2.createSecureServer({ key = H.readfile(enc), passphrase = "s3cret",
+        cert = pem("server"), maxVersion = "TLSv1.2", ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384" })
+      local cipher
+      server:on("stream", function(st)
+        cipher = st.session.socket.getCipher().name
+        st:respond()
+        st:finish("ok")
+      end)
+      local port = H.listen(server)
+      local rc, out = H.sh("curl -sS --http2 --cacert " .. PKI .. "/ca.pem https://localhost:" .. port .. "/")
+      assert.equal(0, rc)
+      assert.equal("ok", out)
+      assert.equal("ECDHE-ECDSA-AES256-GCM-SHA384", cipher)
+    end)
+    local ok, e = pcall(http2.createSecureServer, { key = H.readfile(enc), passphrase = "wrong", cert = pem("server") })
+    assert.is_false(ok)
+    assert.equal("ERR_OSSL_BAD_DECRYPT", e.code)
+  end)
+
   it("maxVersion limits the protocol; bad key or version options raise", function()
     H.run(function()
       local server, port = secure_server({ maxVersion = "TLSv1.2" })

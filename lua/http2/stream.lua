@@ -516,6 +516,7 @@ end
 
 function Stream._ontrailers(self, headers, raw)
   self.trailers = headers
+  self._raw_trailers = raw
   sched.spawn(function() self:emit("trailers", headers, 0, raw) end, self)
 end
 
