@@ -25,6 +25,9 @@ struct h2lua_h1 {
   struct evbuffer *req;  /* method \0 url \0 name \0 value \0 ... */
   size_t nheaders, header_bytes, url_len;
   int last;              /* which callback ran last (LAST_*) */
+  int in_trailers;       /* header callbacks now carry chunked trailers */
+  struct evbuffer *trl;  /* trailer fields: name \0 value \0 ... */
+  size_t ntrailers;
   int keep_alive, upgrade, head, http10;
   int chunked_out;       /* the response body is chunked */
   int response_done, message_done;
@@ -60,6 +63,9 @@ static int on_message_begin(http_parser *p) {
   evbuffer_drain(h->req, evbuffer_get_length(h->req));
   h->nheaders = h->header_bytes = h->url_len = 0;
   h->last = LAST_NONE;
+  h->in_trailers = 0;
+  evbuffer_drain(h->trl, evbuffer_get_length(h->trl));
+  h->ntrailers = 0;
   h->upgrade = h->head = h->want_upgrade = 0;
   h->h2settings[0] = 0;
   h->response_done = h->message_done = 0;
@@ -79,8 +85,28 @@ static int on_url(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+/* Trailer fields of a chunked request (after the body): name, value. */
+static int trailer_part(h2lua_h1 *h, const char *at, size_t len, int field) {
+  if (field && h->last != LAST_FIELD) {
+    if (h->last == LAST_VALUE) evbuffer_add(h->trl, "", 1);
+    h->ntrailers++;
+  }
+  if (!field && h->last == LAST_FIELD) evbuffer_add(h->trl, "", 1);
+  h->last = field ? LAST_FIELD : LAST_VALUE;
+  h->header_bytes += len;
+  if (h->ntrailers > H1_MAX_HEADERS || h->header_bytes > H1_MAX_HEADER_BYTES)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    char c = at[i];
+    if (field && c >= 'A' && c <= 'Z') c = (char)(c + 32);
+    evbuffer_add(h->trl, &c, 1);
+  }
+  return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   h2lua_h1 *h = session_of(p)->h1;
+  if (h->in_trailers) return trailer_part(h, at, len, 1);
   if (h->last == LAST_URL || h->last == LAST_VALUE)
     evbuffer_add(h->req, "", 1); /* end of the url or of a value */
   if (h->last != LAST_FIELD) h->nheaders++;
@@ -102,6 +128,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   h2lua_h1 *h = session_of(p)->h1;
+  if (h->in_trailers) return trailer_part(h, at, len, 0);
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* end of a name */
   h->last = LAST_VALUE;
   h->header_bytes += len;
@@ -158,6 +185,8 @@ static int on_headers_complete(http_parser *p) {
   st->head_request = h->head;
   if (h->want_upgrade) return 1; /* an upgrade: no body is parsed */
   queue_request(se, 0); /* before its body and end are queued */
+  h->in_trailers = 1;   /* any header fields from now on are trailers */
+  h->last = LAST_NONE;
   return 0;
 }
 
@@ -184,6 +213,14 @@ static int on_message_complete(http_parser *p) {
   h2lua_session *se = session_of(p);
   h2lua_h1 *h = se->h1;
   h->message_done = 1;
+  if (h->ntrailers && h->cur && !h->cur->closed) {
+    if (h->last == LAST_FIELD) evbuffer_add(h->trl, "", 1);
+    evbuffer_add(h->trl, "", 1);
+    size_t len = evbuffer_get_length(h->trl);
+    h2lua_queue_data(se->rt, H2LUA_EV_H1_TRAILERS, se, 0,
+                     (int64_t)h->ntrailers, evbuffer_pullup(h->trl, -1), len);
+    se->rt->ev[se->rt->ev_len - 1].st = h->cur;
+  }
   if (h->cur && !h->cur->closed) {
     h->cur->remote_ended = 1;
     h2lua_queue(se->rt, H2LUA_EV_END, NULL, se, h->cur, 0, 0);
@@ -310,6 +347,7 @@ int h2lua_h1_begin(h2lua_session *se) {
   h2lua_h1 *h = calloc(1, sizeof(*h));
   if (h == NULL) return -1;
   h->req = evbuffer_new();
+  h->trl = evbuffer_new();
   h->next_id = 1;
   http_parser_init(&h->parser, HTTP_REQUEST);
   h->parser.data = se;
@@ -320,6 +358,7 @@ int h2lua_h1_begin(h2lua_session *se) {
 void h2lua_h1_free(h2lua_session *se) {
   if (se->h1 == NULL) return;
   evbuffer_free(se->h1->req);
+  evbuffer_free(se->h1->trl);
   free(se->h1);
   se->h1 = NULL;
 }

@@ -79,6 +79,8 @@ enum {
                             c = version (11, 10) */
   H2LUA_EV_H1_UPGRADED,  /* the connection switched to h2c (RFC 7540 3.2) */
   H2LUA_EV_SNI,          /* not queued: called during the handshake */
+  H2LUA_EV_H1_TRAILERS,  /* an HTTP/1.1 request's chunked trailers: data =
+                            name \0 value \0 ...; b = pairs */
 };
 
 typedef struct h2lua_event {

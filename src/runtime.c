@@ -216,6 +216,21 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
     want_ref = 1;
     break;
   }
+  case H2LUA_EV_H1_TRAILERS: {
+    if (!push_obj(L, st->lua_ref)) goto skip;
+    const char *p = ev->data, *end = ev->data + ev->datalen;
+    lua_createtable(L, (int)ev->b * 2, 0);
+    for (lua_Integer i = 1; p < end && *p; i++) {
+      lua_pushstring(L, p);
+      lua_rawseti(L, -2, i);
+      p += strlen(p) + 1;
+      lua_pushstring(L, p < end ? p : "");
+      lua_rawseti(L, -2, ++i);
+      p += strlen(p) + 1;
+    }
+    nargs += 2;
+    break;
+  }
   case H2LUA_EV_H1_UPGRADED:
     if (!push_obj(L, se->lua_ref)) goto skip;
     nargs++;

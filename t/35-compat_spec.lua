@@ -227,14 +227,8 @@ while s.recv(1000): pass
       end
       os.remove(path)
       assert.is_true(got.complete)
-      if h1 then
-        -- not yet: trailer fields of chunked HTTP/1.1 requests are parsed
-        -- but not passed on to Lua (see docs/api.md)
-        assert.is_nil(got.trailers)
-      else
-        assert.equal("tv", got.trailers)
-        assert.equal("x-t=tv", got.raw)
-      end
+      assert.equal("tv", got.trailers)
+      assert.equal("x-t=tv", got.raw)
       local rc, out = H.sh("curl -s " .. (h1 and "--http1.1" or "--http2-prior-knowledge") ..
         " http://127.0.0.1:" .. port .. "/slow")
       assert.equal("late", out)

@@ -394,6 +394,17 @@ handlers[30] = function(session, box, method, url, list, version, flags, id)
   return stream
 end
 
+-- Chunked trailers of an HTTP/1.1 request, as 'trailers' on its stream.
+handlers[33] = function(stream, list)
+  local t = {}
+  for i = 1, #list, 2 do
+    local name, value = list[i], list[i + 1]
+    if t[name] == nil then t[name] = value
+    elseif not single[name] then t[name] = t[name] .. ", " .. value end
+  end
+  Stream._ontrailers(stream, t, list)
+end
+
 handlers[31] = function(session)
   session._h1 = false
   session.alpnProtocol = "h2c"
