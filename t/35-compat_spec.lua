@@ -246,7 +246,7 @@ while s.recv(1000): pass
           req:destroy()
           return
         end
-        req:on("aborted", function() events[#events + 1] = "aborted" end)
+        req:on("aborted", function() events[#events + 1] = "aborted " .. tostring(req.aborted) end)
         req:on("close", function() events[#events + 1] = "close" end)
       end)
       local port = H.listen(server)
@@ -255,7 +255,7 @@ while s.recv(1000): pass
       assert.is_not.equal(0, rc)
       H.sh("curl -s -m 0.3 " .. proto .. " http://127.0.0.1:" .. port .. "/hang")
       H.wait_until(function() return #events >= 2 end, 3000)
-      assert.same({ "aborted", "close" }, events)
+      assert.same({ "aborted true", "close" }, events)
     end)
   end)
 
