@@ -84,6 +84,13 @@ function M.fetch(url, opts)
   return require("http2.fetch").fetch(url, opts)
 end
 
+-- h2lua.net: TCP sockets (net.connect, net.createServer)
+M.net = setmetatable({}, { __index = function(t, k)
+  local net = require "h2lua.net"
+  setmetatable(t, { __index = net })
+  return net[k]
+end })
+
 -- h2lua.tls.createSecureContext(options) -> {context=} for SNICallback
 -- (Node's tls.createSecureContext: key, cert, ca, passphrase, ciphers,
 -- minVersion, maxVersion).

@@ -146,7 +146,53 @@ static int lclient_request(lua_State *L) {
   return h2lua_stream_attach(L, st, 2);
 }
 
+/* core.connect_over(obj, socket_box, authority_host, options, id1, v1, ...)
+   -> box | nil: an h2c client session over an h2lua.net socket (the
+   createConnection option); the socket reads as closed afterwards. */
+static int lclient_connect_over(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int connected = h2lua_net_connected(L, 2);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  nghttp2_settings_entry iv[16];
+  int n = (lua_gettop(L) - 4) / 2;
+  if (n > 16) n = 16;
+  if (n < 0) n = 0;
+  for (int i = 0; i < n; i++) {
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 5 + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, 6 + 2 * i);
+  }
+  struct bufferevent *bev = h2lua_net_take(L, 2);
+  if (bev == NULL) return 0;
+  h2lua_limits limits = client_limits;
+  nghttp2_option *opt;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+  h2lua_apply_options(L, 4, opt, &limits);
+  h2lua_session *se = h2lua_session_create(rt, bev, 1, &limits);
+  if (se == NULL) {
+    nghttp2_option_del(opt);
+    bufferevent_free(bev);
+    return luaL_error(L, "out of memory");
+  }
+  h2lua_session_start(se, opt, iv, (size_t)n);
+  nghttp2_option_del(opt);
+  lua_pushvalue(L, 1);
+  se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  se->lua_known = 1;
+  se->box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se);
+  if (connected) {
+    se->connected = 1;
+    h2lua_session_addresses(se, bufferevent_getfd(bev));
+    h2lua_queue(rt, H2LUA_EV_CONNECT, NULL, se, NULL, 0, 0);
+  }
+  h2lua_mark_dirty(se);
+  return 1;
+}
+
 const luaL_Reg h2lua_client_funcs[] = {
+    {"connect_over", lclient_connect_over},
     {"connect", lclient_connect},
     {"request", lclient_request},
     {NULL, NULL},

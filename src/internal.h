@@ -41,6 +41,7 @@ typedef struct h2lua_server h2lua_server;
 typedef struct h2lua_session h2lua_session;
 typedef struct h2lua_stream h2lua_stream;
 typedef struct h2lua_h1 h2lua_h1;
+typedef struct h2lua_socket h2lua_socket;
 
 /* Events delivered to the Lua dispatcher, h2lua/sched.lua's on_core. */
 enum {
@@ -81,6 +82,8 @@ enum {
   H2LUA_EV_SNI,          /* not queued: called during the handshake */
   H2LUA_EV_H1_TRAILERS,  /* an HTTP/1.1 request's chunked trailers: data =
                             name \0 value \0 ...; b = pairs */
+  H2LUA_EV_NET,          /* not queued: h2lua.net socket events */
+  H2LUA_EV_NET_CLOSED,   /* data = the socket record destroy() closed */
 };
 
 typedef struct h2lua_event {
@@ -283,6 +286,11 @@ void h2lua_h1_finish(h2lua_stream *st, const nghttp2_nv *trailers,
 void h2lua_h1_consumed(h2lua_stream *st);
 void h2lua_h1_abort(h2lua_stream *st);
 int h2lua_h1_want_drain(h2lua_stream *st);
+
+/* tcp.c */
+void h2lua_net_closed(h2lua_rt *rt, void *so);
+struct bufferevent *h2lua_net_take(lua_State *L, int idx);
+int h2lua_net_connected(lua_State *L, int idx);
 
 /* tls.c */
 const char *h2lua_tls_error(char *buf, size_t len);

@@ -179,6 +179,12 @@ static void deliver(h2lua_rt *rt, h2lua_event *ev) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->traceback_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->handler_ref);
   lua_pushinteger(L, ev->type);
+  if (ev->type == H2LUA_EV_NET_CLOSED) { /* not a handler call */
+    lua_settop(L, top);
+    h2lua_net_closed(rt, ev->data);
+    ev->data = NULL;
+    return;
+  }
   switch (ev->type) {
   case H2LUA_EV_TIMER:
   case H2LUA_EV_TICK:
@@ -497,7 +503,7 @@ static const luaL_Reg core_funcs[] = {
 
 extern const luaL_Reg h2lua_loop_funcs[], h2lua_server_funcs[],
     h2lua_session_funcs[], h2lua_stream_funcs[], h2lua_client_funcs[],
-    h2lua_tls_funcs[];
+    h2lua_tls_funcs[], h2lua_tcp_funcs[];
 
 int luaopen_h2lua_core(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RT_KEY);
@@ -532,7 +538,7 @@ int luaopen_h2lua_core(lua_State *L) {
   const luaL_Reg *lists[] = {core_funcs,          h2lua_loop_funcs,
                              h2lua_server_funcs,  h2lua_session_funcs,
                              h2lua_stream_funcs,  h2lua_client_funcs,
-                             h2lua_tls_funcs};
+                             h2lua_tls_funcs,     h2lua_tcp_funcs};
   for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, lists[i], 1);

@@ -38,6 +38,11 @@ function H.cleanup()
     if server.listening then server:close(function() end) end
   end
   for session in pairs(http2.Http2Session.live) do session:destroy() end
+  local net = package.loaded["h2lua.net"]
+  if net then
+    for server in pairs(net.live_servers) do server:close() end
+    for sock in pairs(net.live_sockets) do sock:destroy() end
+  end
 end
 
 local pids = {}

@@ -57,14 +57,26 @@ function M.connect(authority, options, listener)
   if protocol ~= "http:" and protocol ~= "https:" then
     errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", ('protocol "%s" is unsupported.'):format(protocol))
   end
-  if options.createConnection ~= nil then
-    errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", "createConnection is not supported yet")
-  end
+  errors.check_function(options.createConnection, "options.createConnection", true)
   options = settings_mod.validate_options(options)
   local s = settings_mod.validate(options.settings)
   local session = Session._new_client(options, protocol, (options.servername or host) .. ":" .. port)
   session._settings_sent = s
   if s.enableConnectProtocol then session._connect_protocol = true end
+  if options.createConnection then
+    -- the caller's socket (an h2lua.net socket) carries the session: h2c
+    local net = require "h2lua.net"
+    local sock = options.createConnection(authority, options)
+    if getmetatable(sock) ~= net.Socket or sock.destroyed then
+      errors.raise("ERR_INVALID_RETURN_VALUE",
+        "createConnection must return an open h2lua.net socket")
+    end
+    net.live_sockets[sock] = nil -- the session owns the connection now
+    session.alpnProtocol = "h2c"
+    session._box = core.connect_over(session, sock._box, host, options, settings_mod.flatten(s))
+    if listener then session:once("connect", listener) end
+    return session
+  end
   local ctx
   if protocol == "https:" then
     ctx = require("http2.tls").context(options, false)
