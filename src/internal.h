@@ -260,6 +260,11 @@ void h2lua_server_free(h2lua_server *sv);
 void h2lua_server_close_all(h2lua_rt *rt);
 void h2lua_apply_options(lua_State *L, int idx, nghttp2_option *opt,
                          h2lua_limits *limits);
+struct evconnlistener *h2lua_listen_on(h2lua_rt *rt, const char *host,
+                                       int port, int backlog,
+                                       evconnlistener_cb cb, void *arg,
+                                       const char **errname, char *msg,
+                                       size_t msglen);
 
 /* session.c */
 h2lua_session *h2lua_session_new(h2lua_server *sv, evutil_socket_t fd,

@@ -64,15 +64,14 @@ void h2lua_server_close_all(h2lua_rt *rt) {
   while (rt->servers) h2lua_server_free(rt->servers);
 }
 
-/* core.listen(obj, host, port, backlog[, tls_context]) -> box, port,
-   address, family | nil, errname, msg */
-static int lserver_listen(lua_State *L) {
-  h2lua_rt *rt = h2lua_rt_get(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  const char *host = luaL_optstring(L, 2, NULL);
-  int port = (int)luaL_checkinteger(L, 3);
-  int backlog = (int)luaL_optinteger(L, 4, 511);
-  SSL_CTX *tls = lua_isnoneornil(L, 5) ? NULL : h2lua_tls_check(L, 5);
+/* Binds a listener on |host| (NULL: every address, IPv6 dual stack when
+   there is one) and |port|. Returns it, or NULL with *errname and a
+   message in |msg| (a resolver or socket error). */
+struct evconnlistener *h2lua_listen_on(h2lua_rt *rt, const char *host,
+                                       int port, int backlog,
+                                       evconnlistener_cb cb, void *arg,
+                                       const char **errname, char *msg,
+                                       size_t msglen) {
   struct addrinfo hints, *res = NULL;
   char portstr[16];
   memset(&hints, 0, sizeof(hints));
@@ -82,35 +81,50 @@ static int lserver_listen(lua_State *L) {
   snprintf(portstr, sizeof(portstr), "%d", port);
   int rv = getaddrinfo(host, portstr, &hints, &res);
   if (rv != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, "ENOTFOUND");
-    lua_pushstring(L, gai_strerror(rv));
-    return 3;
+    *errname = "ENOTFOUND";
+    snprintf(msg, msglen, "%s", gai_strerror(rv));
+    return NULL;
   }
-  /* Prefer IPv6 any-address (dual stack) only when no host was given. */
   struct addrinfo *ai = res;
   if (host == NULL) {
     for (struct addrinfo *p = res; p; p = p->ai_next)
       if (p->ai_family == AF_INET6) ai = p;
   }
-  h2lua_server *sv = calloc(1, sizeof(*sv));
-  if (sv == NULL) {
-    freeaddrinfo(res);
-    return luaL_error(L, "out of memory");
-  }
-  sv->rt = rt;
-  sv->lua_ref = LUA_NOREF;
-  sv->lev = evconnlistener_new_bind(
-      rt->base, on_accept, sv,
+  struct evconnlistener *lev = evconnlistener_new_bind(
+      rt->base, cb, arg,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
       backlog, ai->ai_addr, (int)ai->ai_addrlen);
   int err = errno;
   freeaddrinfo(res);
+  if (lev == NULL) {
+    *errname = h2lua_errno_name(err);
+    snprintf(msg, msglen, "%s", strerror(err));
+  }
+  return lev;
+}
+
+/* core.listen(obj, host, port, backlog[, tls_context]) -> box, port,
+   address, family | nil, errname, msg */
+static int lserver_listen(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *host = luaL_optstring(L, 2, NULL);
+  int port = (int)luaL_checkinteger(L, 3);
+  int backlog = (int)luaL_optinteger(L, 4, 511);
+  SSL_CTX *tls = lua_isnoneornil(L, 5) ? NULL : h2lua_tls_check(L, 5);
+  h2lua_server *sv = calloc(1, sizeof(*sv));
+  if (sv == NULL) return luaL_error(L, "out of memory");
+  sv->rt = rt;
+  sv->lua_ref = LUA_NOREF;
+  const char *errname = NULL;
+  char msg[256];
+  sv->lev = h2lua_listen_on(rt, host, port, backlog, on_accept, sv, &errname,
+                            msg, sizeof(msg));
   if (sv->lev == NULL) {
     free(sv);
     lua_pushnil(L);
-    lua_pushstring(L, h2lua_errno_name(err));
-    lua_pushstring(L, strerror(err));
+    lua_pushstring(L, errname);
+    lua_pushstring(L, msg);
     return 3;
   }
   evconnlistener_set_error_cb(sv->lev, on_accept_error);

@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/dns.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -329,35 +328,21 @@ static void on_net_accept(struct evconnlistener *lev, evutil_socket_t fd,
 static int lnet_listen(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   luaL_checktype(L, 1, LUA_TTABLE);
-  const char *host = luaL_optstring(L, 2, "127.0.0.1");
+  const char *host = luaL_optstring(L, 2, NULL);
   int port = (int)luaL_checkinteger(L, 3);
   int backlog = (int)luaL_optinteger(L, 4, 511);
-  struct addrinfo hints, *res = NULL;
-  char portstr[16];
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  if (getaddrinfo(host, portstr, &hints, &res) != 0) {
-    lua_pushnil(L);
-    lua_pushstring(L, "ENOTFOUND");
-    lua_pushstring(L, host);
-    return 3;
-  }
   h2lua_netserver *ns = calloc(1, sizeof(*ns));
+  if (ns == NULL) return luaL_error(L, "out of memory");
   ns->rt = rt;
-  ns->lev = evconnlistener_new_bind(
-      rt->base, on_net_accept, ns,
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-      backlog, res->ai_addr, (int)res->ai_addrlen);
-  int err = errno;
-  freeaddrinfo(res);
+  const char *errname = NULL;
+  char msg[256];
+  ns->lev = h2lua_listen_on(rt, host, port, backlog, on_net_accept, ns,
+                            &errname, msg, sizeof(msg));
   if (ns->lev == NULL) {
     free(ns);
     lua_pushnil(L);
-    lua_pushstring(L, h2lua_errno_name(err));
-    lua_pushstring(L, strerror(err));
+    lua_pushstring(L, errname);
+    lua_pushstring(L, msg);
     return 3;
   }
   ns->refd = 1;
