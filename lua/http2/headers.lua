@@ -55,11 +55,20 @@ local function check_name(key)
   return lower
 end
 
+-- Short values already checked (content types, cache directives, ...).
+local value_cache, nvalues = {}, 0
+
 local function check_value(name, v)
   local t = type(v)
   if t == "string" then
+    if value_cache[v] then return v end
     if v:find("[\r\n%z]") then
       errors.raise("ERR_HTTP2_INVALID_HEADER_VALUE", errors.describe(v):sub(2, -2), name)
+    end
+    if #v <= 64 then
+      if nvalues >= 1024 then value_cache, nvalues = {}, 0 end
+      value_cache[v] = true
+      nvalues = nvalues + 1
     end
     return v
   elseif t == "number" then

@@ -114,7 +114,8 @@ function methods:respond(headers, options)
     if options.sendDate == false then send_date = false end
   end
   local st = headers[":status"]
-  local status = math.tointeger(math.floor(tonumber(st) or 0)) or 0
+  local status = math.type(st) == "integer" and st
+    or math.tointeger(math.floor(tonumber(st) or 0)) or 0
   if status == 0 then status = 200 end
   if status < 200 or status > 599 then
     errors.raise("ERR_HTTP2_STATUS_INVALID", st)
