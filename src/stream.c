@@ -6,8 +6,13 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Stream records are recycled with their buffers: a request through the
    hot path allocates no C memory once the pool is warm. */
@@ -509,7 +514,67 @@ static int lstream_push(lua_State *L) {
   return h2lua_stream_attach(L, st, 2);
 }
 
+/* core.file_stat(path | file | fd) -> size, mtime (s), is_regular |
+   nil, errname, message */
+static int lstream_file_stat(lua_State *L) {
+  struct stat sb;
+  int rv;
+  luaL_Stream *f = luaL_testudata(L, 1, LUA_FILEHANDLE);
+  if (f) rv = (f->closef == NULL) ? (errno = EBADF, -1) : fstat(fileno(f->f), &sb);
+  else if (lua_isinteger(L, 1)) rv = fstat((int)lua_tointeger(L, 1), &sb);
+  else rv = stat(luaL_checkstring(L, 1), &sb);
+  if (rv != 0) {
+    int err = errno;
+    lua_pushnil(L);
+    lua_pushstring(L, err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES"
+                      : err == EBADF ? "EBADF" : h2lua_errno_name(err));
+    lua_pushstring(L, strerror(err));
+    return 3;
+  }
+  lua_pushinteger(L, (lua_Integer)sb.st_size);
+  lua_pushinteger(L, (lua_Integer)sb.st_mtime);
+  lua_pushboolean(L, S_ISREG(sb.st_mode));
+  return 3;
+}
+
+/* core.add_file(box, path | file | fd, offset, length) -> true | nil,
+   errname: queues |length| bytes of the file (the data provider copies
+   them out as nghttp2 asks; a given descriptor is duplicated, not
+   taken) */
+static int lstream_add_file(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  lua_Integer offset = luaL_checkinteger(L, 3);
+  lua_Integer length = luaL_checkinteger(L, 4);
+  if (st == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, "ERR_HTTP2_INVALID_STREAM");
+    return 2;
+  }
+  int fd;
+  luaL_Stream *f = luaL_testudata(L, 2, LUA_FILEHANDLE);
+  if (f) fd = f->closef ? dup(fileno(f->f)) : -1;
+  else if (lua_isinteger(L, 2)) fd = dup((int)lua_tointeger(L, 2));
+  else fd = open(luaL_checkstring(L, 2), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, h2lua_errno_name(errno));
+    return 2;
+  }
+  if (length > 0 && evbuffer_add_file(st->out, fd, (ev_off_t)offset,
+                                      (ev_off_t)length) != 0) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushstring(L, "EIO");
+    return 2;
+  }
+  if (length <= 0) close(fd);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 const luaL_Reg h2lua_stream_funcs[] = {
+    {"file_stat", lstream_file_stat},
+    {"add_file", lstream_add_file},
     {"push", lstream_push},
     {"stream_state", lstream_state},
     {"stream_priority", lstream_priority},

@@ -62,6 +62,7 @@ local messages = {
   ERR_HTTP2_ORIGIN_LENGTH = 'HTTP/2 ORIGIN frames are limited to 16382 bytes',
   ERR_INVALID_CHAR = '%s',
   ERR_INVALID_RETURN_VALUE = '%s',
+  ERR_HTTP2_SEND_FILE = 'Directories cannot be sent',
   ERR_HTTP2_NESTED_PUSH = 'A push stream cannot initiate another push stream.',
   ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
 }

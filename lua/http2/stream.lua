@@ -199,6 +199,93 @@ function methods:pushStream(headers, options, cb)
   sched.defer(cb, nil, push, h)
 end
 
+local function file_error(self, options, err)
+  if options.onError then return options.onError(err) end
+  if self:listenerCount("error") > 0 then self:emit("error", err) end
+  self:destroy(err)
+end
+
+-- The body of respondWithFile/respondWithFD: |src| is a path, a Lua file
+-- or a descriptor.
+local function respond_with(self, src, headers, options, is_path)
+  check_live(self)
+  if self.headersSent then errors.raise("ERR_HTTP2_HEADERS_SENT") end
+  if headers ~= nil and type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  options = options or {}
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  for _, k in ipairs({ "offset", "length" }) do
+    local v = options[k]
+    if v ~= nil and math.type(v) ~= "integer" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options." .. k, "of type number", errors.describe(v))
+    end
+  end
+  errors.check_function(options.statCheck, "options.statCheck", true)
+  errors.check_function(options.onError, "options.onError", true)
+  local size, mtime, regular = core.file_stat(src)
+  if not size then
+    return file_error(self, options, errors.system(mtime, is_path and "open" or "fstat",
+      (is_path and ("open " .. tostring(src)) or "fstat") .. ": " .. tostring(regular)))
+  end
+  if is_path and not regular then
+    return file_error(self, options, errors.new("ERR_HTTP2_SEND_FILE"))
+  end
+  local offset = options.offset or 0
+  local length = options.length
+  if length == nil or length < 0 then length = size - offset end
+  length = math.max(0, math.min(length, size - offset))
+  local h = {}
+  for k, v in pairs(headers or {}) do h[k] = v end
+  if options.statCheck then
+    local stat = { size = size, mtime = mtime, mtimeMs = mtime * 1000,
+      isFile = function() return regular end }
+    if options.statCheck(stat, h, { offset = offset, length = length }) == false then return end
+  end
+  if h["content-length"] == nil then h["content-length"] = length end
+  self:respond(h, { waitForTrailers = options.waitForTrailers })
+  if self._ended then return end -- HEAD, 204, 304: the headers were all
+  if self._h1 then -- HTTP/1.1 writes straight to the socket: copy through Lua
+    local f = is_path and io.open(src, "rb") or nil
+    if f then
+      f:seek("set", offset)
+      local left = length
+      while left > 0 do
+        local chunk = f:read(math.min(left, 65536))
+        if not chunk then break end
+        left = left - #chunk
+        if not self:write(chunk) then self:wait("drain") end
+      end
+      f:close()
+      return self:finish()
+    end
+  end
+  local ok, why = core.add_file(self._box, src, offset, length)
+  if not ok then return file_error(self, options, errors.system(why, "read", "read " .. tostring(why))) end
+  self:finish()
+end
+
+-- stream:respondWithFile(path[, headers][, options]) -> nil: a regular file
+-- as the body (content-length from its size); statCheck, onError,
+-- waitForTrailers, offset, length as in Node.js
+function methods:respondWithFile(path, headers, options)
+  if type(path) ~= "string" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "path", "of type string", errors.describe(path))
+  end
+  return respond_with(self, path, headers, options, true)
+end
+
+-- stream:respondWithFD(fd[, headers][, options]) -> nil: the body read from
+-- a Lua file handle or a descriptor (left open)
+function methods:respondWithFD(fd, headers, options)
+  if math.type(fd) ~= "integer" and io.type(fd) ~= "file" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "fd", "of type number or a file", errors.describe(fd))
+  end
+  return respond_with(self, fd, headers, options, false)
+end
+
 -- stream:additionalHeaders(headers) -> nil: a 1xx informational block
 function methods:additionalHeaders(headers)
   check_live(self)
