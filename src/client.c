@@ -33,14 +33,8 @@ static int lclient_connect(lua_State *L) {
   SSL_CTX *ctx = lua_isnoneornil(L, 4) ? NULL : h2lua_tls_check(L, 4);
   const char *servername = luaL_optstring(L, 5, host);
   luaL_checktype(L, 6, LUA_TTABLE);
-  nghttp2_settings_entry iv[16];
-  int n = (lua_gettop(L) - 6) / 2;
-  if (n > 16) n = 16;
-  if (n < 0) n = 0;
-  for (int i = 0; i < n; i++) {
-    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 7 + 2 * i);
-    iv[i].value = (uint32_t)luaL_checkinteger(L, 8 + 2 * i);
-  }
+  nghttp2_settings_entry iv[H2LUA_MAX_SETTINGS];
+  size_t n = h2lua_check_settings(L, 7, iv);
   if (rt->dns == NULL) {
     rt->dns = evdns_base_new(rt->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (rt->dns == NULL) rt->dns = evdns_base_new(rt->base, 0);
@@ -87,7 +81,7 @@ static int lclient_connect(lua_State *L) {
     return luaL_error(L, "out of memory");
   }
   se->tls = ctx != NULL;
-  h2lua_session_start(se, opt, iv, (size_t)n); /* nghttp2 copies opt */
+  h2lua_session_start(se, opt, iv, n); /* nghttp2 copies opt */
   nghttp2_option_del(opt);
   lua_pushvalue(L, 1);
   se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -154,14 +148,8 @@ static int lclient_connect_over(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int connected = h2lua_net_connected(L, 2);
   luaL_checktype(L, 4, LUA_TTABLE);
-  nghttp2_settings_entry iv[16];
-  int n = (lua_gettop(L) - 4) / 2;
-  if (n > 16) n = 16;
-  if (n < 0) n = 0;
-  for (int i = 0; i < n; i++) {
-    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 5 + 2 * i);
-    iv[i].value = (uint32_t)luaL_checkinteger(L, 6 + 2 * i);
-  }
+  nghttp2_settings_entry iv[H2LUA_MAX_SETTINGS];
+  size_t n = h2lua_check_settings(L, 5, iv);
   struct bufferevent *bev = h2lua_net_take(L, 2);
   if (bev == NULL) return 0;
   h2lua_limits limits = client_limits;
@@ -176,7 +164,7 @@ static int lclient_connect_over(lua_State *L) {
     bufferevent_free(bev);
     return luaL_error(L, "out of memory");
   }
-  h2lua_session_start(se, opt, iv, (size_t)n);
+  h2lua_session_start(se, opt, iv, n);
   nghttp2_option_del(opt);
   lua_pushvalue(L, 1);
   se->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);

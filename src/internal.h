@@ -36,6 +36,8 @@
 
 #include "compat.h"
 
+#define H2LUA_MAX_SETTINGS 16 /* entries in one SETTINGS we send */
+
 typedef struct h2lua_rt h2lua_rt;
 typedef struct h2lua_server h2lua_server;
 typedef struct h2lua_session h2lua_session;
@@ -152,7 +154,7 @@ struct h2lua_server {
   h2lua_box *box;
   int lua_ref;
   int refd;                /* counts in rt->refs while listening */
-  nghttp2_settings_entry settings[16];
+  nghttp2_settings_entry settings[H2LUA_MAX_SETTINGS];
   size_t nsettings;
   nghttp2_option *opt;
   h2lua_limits limits;
@@ -249,6 +251,8 @@ int h2lua_raise(lua_State *L, const char *code, const char *name,
                 const char *fmt, ...);
 const char *h2lua_date(h2lua_rt *rt);
 const char *h2lua_errno_name(int e);
+size_t h2lua_check_settings(lua_State *L, int first,
+                            nghttp2_settings_entry *iv);
 double h2lua_now(void);
 void h2lua_rt_addref(h2lua_rt *rt, int delta);
 

@@ -135,6 +135,20 @@ const char *h2lua_errno_name(int e) {
   }
 }
 
+/* Reads the (id, value) argument pairs from |first| on into |iv| (at most
+   H2LUA_MAX_SETTINGS); returns how many. Only l* functions call it. */
+size_t h2lua_check_settings(lua_State *L, int first,
+                            nghttp2_settings_entry *iv) {
+  int n = (lua_gettop(L) - first + 1) / 2;
+  if (n < 0) n = 0;
+  if (n > H2LUA_MAX_SETTINGS) n = H2LUA_MAX_SETTINGS;
+  for (int i = 0; i < n; i++) {
+    iv[i].settings_id = (int32_t)luaL_checkinteger(L, first + 2 * i);
+    iv[i].value = (uint32_t)luaL_checkinteger(L, first + 1 + 2 * i);
+  }
+  return (size_t)n;
+}
+
 const char *h2lua_date(h2lua_rt *rt) {
   time_t now = time(NULL);
   if ((int64_t)now != rt->date_sec) {

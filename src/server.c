@@ -194,15 +194,8 @@ static int lserver_ref(lua_State *L) {
    sent first on every new session (values validated in Lua) */
 static int lserver_settings(lua_State *L) {
   h2lua_server *sv = h2lua_check_box(L, 1, H2LUA_MAGIC_SERVER, "server");
-  int n = (lua_gettop(L) - 1) / 2;
   if (sv == NULL) return 0;
-  if (n > 16) n = 16;
-  sv->nsettings = 0;
-  for (int i = 0; i < n; i++) {
-    sv->settings[i].settings_id = (int32_t)luaL_checkinteger(L, 2 + 2 * i);
-    sv->settings[i].value = (uint32_t)luaL_checkinteger(L, 3 + 2 * i);
-  }
-  sv->nsettings = (size_t)n;
+  sv->nsettings = h2lua_check_settings(L, 2, sv->settings);
   return 0;
 }
 

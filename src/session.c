@@ -822,18 +822,13 @@ static int lsession_alive(lua_State *L) {
 /* core.session_settings(box, id1, v1, ...) -> 0 | nghttp2 error */
 static int lsession_settings(lua_State *L) {
   h2lua_session *se = live_session(L);
-  nghttp2_settings_entry iv[16];
-  int n = (lua_gettop(L) - 1) / 2;
-  if (n > 16) n = 16;
-  for (int i = 0; i < n; i++) {
-    iv[i].settings_id = (int32_t)luaL_checkinteger(L, 2 + 2 * i);
-    iv[i].value = (uint32_t)luaL_checkinteger(L, 3 + 2 * i);
-  }
+  nghttp2_settings_entry iv[H2LUA_MAX_SETTINGS];
+  size_t n = h2lua_check_settings(L, 2, iv);
   if (se == NULL) {
     lua_pushinteger(L, NGHTTP2_ERR_INVALID_STATE);
     return 1;
   }
-  int rv = nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, (size_t)n);
+  int rv = nghttp2_submit_settings(se->ngh, NGHTTP2_FLAG_NONE, iv, n);
   h2lua_mark_dirty(se);
   lua_pushinteger(L, rv);
   return 1;

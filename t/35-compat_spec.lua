@@ -269,7 +269,7 @@ while s.recv(1000): pass
       end)
       local port = H.listen(server)
       assert.equal(0, (get(port, "/")))
-      for _ = 1, 100 do if #events >= 3 then break end require("h2lua").sleep(5) end
+      H.wait_until(function() return #events >= 3 end, 500)
       assert.same({ "finish cb", "req close", "res close" }, events)
     end)
   end)

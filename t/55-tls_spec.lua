@@ -281,26 +281,15 @@ describe("TLS", function()
 
   it("our client against nghttpd and a Node.js server over TLS", function()
     H.run(function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      os.execute("mkdir -p " .. dir)
-      H.writefile(dir .. "/index.html", "tls index")
-      local port = 30000 + math.random(0, 10000)
-      os.execute(string.format("nghttpd -d %s %d %s/server-key.pem %s/server.pem >/dev/null 2>&1 & echo $! > %s.pid",
-        dir, port, PKI, PKI, dir))
-      local pid = tonumber(H.readfile(dir .. ".pid"))
-      local s
-      for _ = 1, 50 do
-        h2lua.sleep(50)
-        s = http2.connect("https://localhost:" .. port, { ca = pem("ca") })
-        s:on("error", function() end)
-        if s:wait("connect", 2000) then break end
-      end
+      local port, stop = H.nghttpd({ ["index.html"] = "tls index" },
+        ("%%d %s/server-key.pem %s/server.pem"):format(PKI, PKI))
+      local s = http2.connect("https://localhost:" .. port, { ca = pem("ca") })
+      assert(s:wait("connect", 5000))
       local req = s:request({ [":path"] = "/" })
       assert.equal(200, req:wait("response", 5000)[":status"])
       assert.equal("tls index", req:readAll())
       s:close()
-      os.execute("kill " .. pid .. "; rm -rf " .. dir .. " " .. dir .. ".pid")
+      stop()
     end)
     H.run(function()
       local script = os.tmpname() .. ".js"
@@ -311,20 +300,14 @@ describe("TLS", function()
         s.on('stream', (st, h) => { st.respond({ ':status': 200 }); st.end('node tls ' + h[':path']); });
         s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));
       ]]):format(PKI, PKI))
-      local out = os.tmpname()
-      os.execute("node " .. script .. " > " .. out .. " 2>&1 & echo $! > " .. out .. ".pid")
-      local port
-      for _ = 1, 400 do
-        port = (H.readfile(out) or ""):match("listening (%d+)")
-        if port then break end
-        h2lua.sleep(10)
-      end
+      local port, stop = H.start_listening("node " .. script)
       local s = http2.connect("https://localhost:" .. port, { ca = pem("ca") })
       local req = s:request({ [":path"] = "/x" })
       assert.equal(200, req:wait("response", 5000)[":status"])
       assert.equal("node tls /x", req:readAll())
       s:close()
-      os.execute("kill " .. H.readfile(out .. ".pid") .. "; rm -f " .. script .. " " .. out .. " " .. out .. ".pid")
+      stop()
+      os.remove(script)
     end)
   end)
 end)

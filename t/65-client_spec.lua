@@ -5,24 +5,7 @@ local H = require "helper"
 local http2 = require "http2"
 local h2lua = require "h2lua"
 
--- Starts a background program that prints "listening PORT"; returns the
--- port and a stop function. Waits inside the loop.
-local function start(cmd)
-  local out = os.tmpname()
-  os.execute(string.format("(%s > %s 2>&1 & echo $! > %s.pid) ", cmd, out, out))
-  local pid = tonumber(H.readfile(out .. ".pid") or "")
-  local port
-  for _ = 1, 400 do
-    port = (H.readfile(out) or ""):match("listening (%d+)")
-    if port then break end
-    h2lua.sleep(10)
-  end
-  return tonumber(port), function()
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
-    os.remove(out)
-    os.remove(out .. ".pid")
-  end
-end
+local start = H.start_listening
 
 local function node_server() return start("node t/fixtures/node-h2-server.js") end
 
@@ -233,21 +216,8 @@ describe("client", function()
 
   it("against nghttpd: a GET and a server push", function()
     H.run(function()
-      local dir = os.tmpname()
-      os.remove(dir)
-      os.execute("mkdir -p " .. dir)
-      H.writefile(dir .. "/index.html", "nghttpd index")
-      H.writefile(dir .. "/style.css", "body{}")
-      local port = 20000 + math.random(0, 20000)
-      local pid
-      for _ = 1, 5 do
-        os.execute(string.format("nghttpd --no-tls -d %s -p/=/style.css %d >/dev/null 2>&1 & echo $! > %s.pid",
-          dir, port, dir))
-        pid = tonumber(H.readfile(dir .. ".pid"))
-        h2lua.sleep(200)
-        if os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
-        port = port + 1
-      end
+      local port, stop = H.nghttpd({ ["index.html"] = "nghttpd index", ["style.css"] = "body{}" },
+        "--no-tls -p/=/style.css %d")
       local s = http2.connect("http://127.0.0.1:" .. port)
       local pushed
       s:on("stream", function(stream) pushed = stream:readAll() end)
@@ -257,8 +227,7 @@ describe("client", function()
       H.wait_until(function() return pushed end, 5000)
       assert.equal("body{}", pushed)
       s:close()
-      os.execute("kill " .. pid)
-      os.execute("rm -rf " .. dir .. " " .. dir .. ".pid")
+      stop()
     end)
   end)
 
@@ -405,8 +374,8 @@ describe("server push", function()
         st:finish()
       end)
       local c2 = http2.connect("http://127.0.0.1:" .. port, { settings = { enablePush = false } })
-      c2:wait("connect", 2000)
-      h2lua.sleep(50) -- the server learns our SETTINGS
+      -- the ACK of our SETTINGS: the server has enablePush = false now
+      assert(c2:wait("localSettings", 2000))
       local r2 = c2:request({ [":path"] = "/" })
       r2:wait("response", 5000)
       assert.is_false(allowed)

@@ -74,9 +74,16 @@ describe("h2lua program", function()
     end
     assert.is_true(first, "no first part")
     os.execute("kill -TERM " .. proc.pid)
-    os.execute("sleep 0.1")
-    local refused = os.execute("curl -s -m 2 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ >/dev/null 2>&1")
-    assert.is_not_true(refused)
+    -- the signal is handled on the next loop turn: poll until refused
+    local refused = false
+    for _ = 1, 100 do
+      if not os.execute("curl -s -m 2 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ >/dev/null 2>&1") then
+        refused = true
+        break
+      end
+      os.execute("sleep 0.02")
+    end
+    assert.is_true(refused)
     local status = H.status(proc, 10)
     local out, err = H.stop(proc)
     assert.equal(0, status, err)
@@ -94,8 +101,14 @@ describe("h2lua program", function()
     local proc = H.start("examples/slow.lua", "0 100 200")
     local port = H.wait_output(proc, "listening on http://127.0.0.1:(%d+)/", 10)
     assert.is_not_nil(port)
-    os.execute("curl -s -m 10 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ >/dev/null 2>&1 &")
-    os.execute("sleep 0.3")
+    local body = os.tmpname()
+    os.execute("curl -s -m 10 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/ > " .. body .. " 2>&1 &")
+    -- the response has begun: the drain has a stream to wait for
+    for _ = 1, 250 do
+      if (H.readfile(body) or ""):find("part 1", 1, true) then break end
+      os.execute("sleep 0.02")
+    end
+    os.remove(body)
     os.execute("kill -INT " .. proc.pid)
     os.execute("sleep 0.1")
     assert.is_true(H.running(proc))

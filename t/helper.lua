@@ -123,6 +123,51 @@ function H.listen(server)
   return server:address().port
 end
 
+-- H.start_listening(cmd) -> port, stop: a background peer that prints
+-- "listening PORT" (Node.js fixtures, python servers). Call inside H.run.
+function H.start_listening(cmd)
+  local out = os.tmpname()
+  os.execute(string.format("(%s > %s 2>&1 & echo $! > %s.pid) ", cmd, out, out))
+  local pid = tonumber(readfile(out .. ".pid") or "")
+  local port
+  H.wait_until(function()
+    port = (readfile(out) or ""):match("listening (%d+)")
+    return port
+  end, 4000)
+  return tonumber(port), function()
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    os.remove(out)
+    os.remove(out .. ".pid")
+  end
+end
+
+-- H.nghttpd(files, args) -> port, stop: nghttpd serving |files| (name ->
+-- content) with extra |args| (e.g. "--no-tls", or key and cert paths
+-- after the port: args may hold "%d" for the port). Waits until it
+-- accepts connections. Call inside H.run.
+function H.nghttpd(files, args)
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  for name, content in pairs(files) do writefile(dir .. "/" .. name, content) end
+  -- a port the kernel just gave out, then free again
+  local probe = h2lua.net.createServer()
+  probe:listen(0, "127.0.0.1")
+  local port = probe:address().port
+  probe:close()
+  os.execute(string.format("nghttpd -d %s %s >/dev/null 2>&1 & echo $! > %s.pid",
+    dir, args:format(port), dir))
+  local pid = tonumber(readfile(dir .. ".pid") or "")
+  H.wait_until(function()
+    -- /dev/tcp is bash's, not dash's (/bin/sh)
+    return os.execute("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" .. port .. "' 2>/dev/null") == true
+  end, 4000)
+  return port, function()
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    os.execute("rm -rf " .. dir .. " " .. dir .. ".pid")
+  end
+end
+
 -- H.sha256(data) -> hex digest (sha256sum)
 function H.sha256(data)
   local path = os.tmpname()
