@@ -13,6 +13,17 @@ local function path_server()
   return server, H.listen(server)
 end
 
+-- Checks each "PATH STATUS BODY" line of h2c.py's output; returns how many.
+local function count_answers(out)
+  local n = 0
+  for path, status, body in out:gmatch("(%S+) (%d+) ([^\n]*)") do
+    n = n + 1
+    assert.equal("200", status)
+    assert.equal("you asked for " .. path, body)
+  end
+  return n
+end
+
 describe("concurrency", function()
   after_each(function() assert.is_nil(H.leaks()) end)
 
@@ -21,13 +32,7 @@ describe("concurrency", function()
       local _, port = path_server()
       local rc, out, err = H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py streams " .. port .. " 100")
       assert.equal(0, rc, err)
-      local n = 0
-      for path, status, body in out:gmatch("(%S+) (%d+) ([^\n]*)") do
-        n = n + 1
-        assert.equal("200", status)
-        assert.equal("you asked for " .. path, body)
-      end
-      assert.equal(100, n)
+      assert.equal(100, count_answers(out))
     end)
   end)
 
@@ -38,13 +43,7 @@ describe("concurrency", function()
       server:on("session", function() sessions = sessions + 1 end)
       local rc, out, err = H.sh(H.PY .. " " .. H.CLIENTS .. "/h2c.py conns " .. port .. " 50")
       assert.equal(0, rc, err)
-      local n = 0
-      for path, status, body in out:gmatch("(%S+) (%d+) ([^\n]*)") do
-        n = n + 1
-        assert.equal("200", status)
-        assert.equal("you asked for " .. path, body)
-      end
-      assert.equal(50, n)
+      assert.equal(50, count_answers(out))
       assert.equal(50, sessions)
     end)
   end)
