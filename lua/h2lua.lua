@@ -51,7 +51,9 @@ function M._onshutdown(fn) hooks[#hooks + 1] = fn end
 
 local shutting = false
 -- h2lua.shutdown(): what SIGINT/SIGTERM do: stop accepting, GOAWAY every
--- session, let open streams finish for drainTimeout ms, then end them.
+-- session, let open streams finish for drainTimeout ms, end what is left,
+-- and stop the loop (timers and other things still referenced do not keep
+-- the process up). A second call ends the drain at once.
 function M.shutdown()
   if shutting then
     for _, h in ipairs(hooks) do pcall(h, false) end
@@ -63,13 +65,21 @@ function M.shutdown()
     local ok, err = pcall(h, true)
     if not ok then io.stderr:write("h2lua: shutdown hook: ", tostring(err), "\n") end
   end
-  local t = timers.setTimeout(function()
-    for _, h in ipairs(hooks) do pcall(h, false) end
-  end, M.drainTimeout)
-  t:unref()
+  local deadline = core.now() + M.drainTimeout
+  local check
+  check = timers.setInterval(function()
+    local left = core.stats().sessions
+    if left > 0 and core.now() < deadline then return end
+    timers.clearInterval(check)
+    if left > 0 then
+      for _, h in ipairs(hooks) do pcall(h, false) end
+    end
+    core.stop()
+  end, 10)
+  check:unref()
 end
 
-sched.handlers[3] = function(signo)
+sched.handlers[sched.EV.SIGNAL] = function(signo)
   M.shutdown()
 end
 

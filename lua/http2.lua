@@ -21,8 +21,7 @@ M.getPackedSettings = settings.pack
 M.getUnpackedSettings = settings.unpack
 
 -- The engine builds incoming headers with these.
-sched.core.init(sched.on_core, sched.msgh, headers.single,
-  headers.sensitiveHeaders, setmetatable({}, { __newindex = function() error("read-only", 2) end }))
+sched.core.init { single = headers.single, sensitive = headers.sensitiveHeaders }
 
 -- http2.createServer([options][, onRequest]) -> Http2Server
 function M.createServer(options, onRequest)

@@ -1,26 +1,29 @@
 /*
- * HTTP/1.1 on an HTTP/2 port: requests parsed with http-parser (the parser
- * Node.js used before llhttp, packaged by Debian), one at a time in order
- * (pipelined requests wait in the input buffer), answered through the same
- * stream records and Lua API as HTTP/2 streams; chunked bodies both ways,
- * keep-alive, Expect: 100-continue, size limits; and the RFC 7540 3.2
- * "Upgrade: h2c" switch to HTTP/2. Owns the h2lua_h1 state of a session.
+ * HTTP/1.1 sessions. Owns the parser state of each (freed at teardown or
+ * once the connection switched to HTTP/2).
  */
-#include "internal.h"
+#include "h1.h"
 
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "h2.h"
+#include "util.h"
 
 #define H1_MAX_URL 8192
 #define H1_MAX_HEADER_BYTES 16384
 #define H1_MAX_HEADERS 100
 #define H1_MAX_BUFFERED_BODY (64 * 1024) /* then reading pauses */
+#define OUTPUT_THRESHOLD (64 * 1024)     /* body moves to the socket below it */
+#define H1_MAX_DISCARD (64 * 1024 * 1024) /* unread body dropped before closing */
 
-struct h2lua_h1 {
+typedef struct h1_state {
   http_parser parser;
+  h2lua_session *se;
   h2lua_stream *cur;     /* the request being read or answered */
   struct evbuffer *req;  /* method \0 url \0 name \0 value \0 ... */
   size_t nheaders, header_bytes, url_len;
@@ -28,54 +31,61 @@ struct h2lua_h1 {
   int in_trailers;       /* header callbacks now carry chunked trailers */
   struct evbuffer *trl;  /* trailer fields: name \0 value \0 ... */
   size_t ntrailers;
-  int keep_alive, upgrade, head, http10;
+  int keep_alive, head, http10;
   int chunked_out;       /* the response body is chunked */
   int response_done, message_done;
-  int paused_read;       /* input paused: the body buffer is full */
   int closing;           /* close once the output is written */
+  int discard;           /* answered early: the rest of the body is dropped */
+  size_t discarded;
+  int expect_continue, continue_sent;
+  int upgraded;          /* switched to HTTP/2: free after the input loop */
   int32_t next_id;
   char h2settings[256];  /* HTTP2-Settings of an upgrade request */
   int want_upgrade;
-};
-
-static http_parser_settings settings;
-
-static void queue_request(h2lua_session *se, int upgraded);
-
-static h2lua_session *session_of(http_parser *p) { return p->data; }
-
-static void respond_error(h2lua_session *se, int status, const char *reason) {
-  char buf[256];
-  int n = snprintf(buf, sizeof(buf),
-                   "HTTP/1.1 %d %s\r\nconnection: close\r\ncontent-length: "
-                   "0\r\n\r\n",
-                   status, reason);
-  bufferevent_write(se->bev, buf, (size_t)n);
-  se->h1->closing = 1;
-  bufferevent_disable(se->bev, EV_READ);
-}
+} h1_state;
 
 enum { LAST_NONE, LAST_URL, LAST_FIELD, LAST_VALUE };
 
+static http_parser_settings settings;
+
+static h1_state *state_of(const h2lua_session *se) {
+  return se->proto == &h2lua_h1_proto ? se->ps : NULL;
+}
+
+static void respond_error(h1_state *h, int status, const char *reason) {
+  char buf[256];
+  int n = snprintf(buf, sizeof(buf),
+                   "HTTP/1.1 %d %s\r\nconnection: close\r\ncontent-length: "
+                   "0\r\n\r\n", status, reason);
+  h2lua_conn_write(h->se->conn, buf, (size_t)n);
+  h->closing = 1;
+  h2lua_conn_pause_read(h->se->conn, 1);
+}
+
+/* ---- parsing ---- */
+
 static int on_message_begin(http_parser *p) {
-  h2lua_session *se = session_of(p);
-  h2lua_h1 *h = se->h1;
+  h1_state *h = p->data;
   evbuffer_drain(h->req, evbuffer_get_length(h->req));
   h->nheaders = h->header_bytes = h->url_len = 0;
   h->last = LAST_NONE;
   h->in_trailers = 0;
   evbuffer_drain(h->trl, evbuffer_get_length(h->trl));
   h->ntrailers = 0;
-  h->upgrade = h->head = h->want_upgrade = 0;
+  h->head = h->want_upgrade = 0;
   h->h2settings[0] = 0;
   h->response_done = h->message_done = 0;
+  h->chunked_out = 0;
+  h->discard = 0;
+  h->discarded = 0;
+  h->expect_continue = h->continue_sent = 0;
   return 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len) {
-  h2lua_h1 *h = session_of(p)->h1;
+  h1_state *h = p->data;
   h->url_len += len;
-  if (h->url_len > H1_MAX_URL) return -1; /* 414, see h2lua_h1_input */
+  if (h->url_len > H1_MAX_URL) return -1; /* 414, see h1_input */
   if (h->last == LAST_NONE) { /* the method first */
     const char *m = http_method_str((enum http_method)p->method);
     evbuffer_add(h->req, m, strlen(m) + 1);
@@ -85,8 +95,20 @@ static int on_url(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+static void add_lower(struct evbuffer *b, const char *at, size_t len) {
+  char lower[256];
+  while (len > 0) { /* names are kept lower-cased, as HTTP/2 has them */
+    size_t n = len < sizeof(lower) ? len : sizeof(lower);
+    for (size_t i = 0; i < n; i++)
+      lower[i] = (char)((at[i] >= 'A' && at[i] <= 'Z') ? at[i] + 32 : at[i]);
+    evbuffer_add(b, lower, n);
+    at += n;
+    len -= n;
+  }
+}
+
 /* Trailer fields of a chunked request (after the body): name, value. */
-static int trailer_part(h2lua_h1 *h, const char *at, size_t len, int field) {
+static int trailer_part(h1_state *h, const char *at, size_t len, int field) {
   if (field && h->last != LAST_FIELD) {
     if (h->last == LAST_VALUE) evbuffer_add(h->trl, "", 1);
     h->ntrailers++;
@@ -96,16 +118,13 @@ static int trailer_part(h2lua_h1 *h, const char *at, size_t len, int field) {
   h->header_bytes += len;
   if (h->ntrailers > H1_MAX_HEADERS || h->header_bytes > H1_MAX_HEADER_BYTES)
     return -1;
-  for (size_t i = 0; i < len; i++) {
-    char c = at[i];
-    if (field && c >= 'A' && c <= 'Z') c = (char)(c + 32);
-    evbuffer_add(h->trl, &c, 1);
-  }
+  if (field) add_lower(h->trl, at, len);
+  else evbuffer_add(h->trl, at, len);
   return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
-  h2lua_h1 *h = session_of(p)->h1;
+  h1_state *h = p->data;
   if (h->in_trailers) return trailer_part(h, at, len, 1);
   if (h->last == LAST_URL || h->last == LAST_VALUE)
     evbuffer_add(h->req, "", 1); /* end of the url or of a value */
@@ -114,20 +133,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
   h->header_bytes += len;
   if (h->nheaders > H1_MAX_HEADERS || h->header_bytes > H1_MAX_HEADER_BYTES)
     return -1; /* 431 */
-  char lower[256];
-  while (len > 0) { /* names are kept lower-cased, as HTTP/2 has them */
-    size_t n = len < sizeof(lower) ? len : sizeof(lower);
-    for (size_t i = 0; i < n; i++)
-      lower[i] = (char)((at[i] >= 'A' && at[i] <= 'Z') ? at[i] + 32 : at[i]);
-    evbuffer_add(h->req, lower, n);
-    at += n;
-    len -= n;
-  }
+  add_lower(h->req, at, len);
   return 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
-  h2lua_h1 *h = session_of(p)->h1;
+  h1_state *h = p->data;
   if (h->in_trailers) return trailer_part(h, at, len, 0);
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* end of a name */
   h->last = LAST_VALUE;
@@ -137,109 +148,183 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
-/* The last header's value, by name, from the request buffer. */
-static const char *find_header(h2lua_h1 *h, const char *name) {
-  size_t len = evbuffer_get_length(h->req);
-  const char *p = (const char *)evbuffer_pullup(h->req, -1);
-  const char *end = p + len;
-  const char *found = NULL;
-  /* skip method and url */
-  for (int skip = 0; skip < 2 && p < end; skip++) p += strlen(p) + 1;
-  while (p < end) {
-    const char *n = p;
-    p += strlen(p) + 1;
-    if (p >= end) break;
-    const char *v = p;
-    p += strlen(p) + 1;
-    if (strcmp(n, name) == 0) found = v;
+/* Walks name \0 value \0 pairs of |buf| from |p| on. */
+typedef struct { const char *p, *end; } cursor;
+
+static int next_pair(cursor *c, const char **n, size_t *nl, const char **v,
+                     size_t *vl) {
+  if (c->p >= c->end) return 0;
+  *n = c->p;
+  *nl = strlen(c->p);
+  c->p += *nl + 1;
+  if (c->p > c->end) return 0;
+  *v = c->p < c->end ? c->p : "";
+  *vl = strlen(*v);
+  c->p += *vl + 1;
+  return 1;
+}
+
+/* Whether the comma-separated list |v| holds |token| (any case). */
+static int has_token(const char *v, const char *token) {
+  size_t tl = strlen(token);
+  while (*v) {
+    while (*v == ' ' || *v == '\t' || *v == ',') v++;
+    const char *s = v;
+    while (*v && *v != ',') v++;
+    const char *e = v;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    if ((size_t)(e - s) == tl && strncasecmp(s, token, tl) == 0) return 1;
   }
+  return 0;
+}
+
+static int is_hop(const char *n) {
+  return strcmp(n, "upgrade") == 0 || strcmp(n, "http2-settings") == 0 ||
+         strcmp(n, "connection") == 0;
+}
+
+/* The request as an HTTP/2 header block on |st|: pseudo-header fields
+   from the request line and Host, then the fields (for an upgrade, less
+   the ones that asked for it). */
+static int build_block(h1_state *h, h2lua_stream *st, int scheme_https) {
+  const char *buf = (const char *)evbuffer_pullup(h->req, -1);
+  cursor c = {buf, buf + evbuffer_get_length(h->req)};
+  const char *method = c.p;
+  c.p += strlen(method) + 1;
+  const char *url = c.p < c.end ? c.p : "";
+  c.p += strlen(url) + 1;
+  const char *host = NULL;
+  size_t hostlen = 0;
+  cursor f = c;
+  const char *n, *v;
+  size_t nl, vl;
+  while (next_pair(&f, &n, &nl, &v, &vl))
+    if (strcmp(n, "host") == 0 && host == NULL) {
+      host = v;
+      hostlen = vl;
+    }
+  h2lua_hblock *b = &st->hdrs;
+  st->block_start = b->n;
+  if (h2lua_hblock_add_copy(b, ":method", 7, method, strlen(method)) ||
+      h2lua_hblock_add_copy(b, ":path", 5, url, strlen(url)) ||
+      h2lua_hblock_add_copy(b, ":scheme", 7, scheme_https ? "https" : "http",
+                            scheme_https ? 5 : 4) ||
+      (host && h2lua_hblock_add_copy(b, ":authority", 10, host, hostlen)))
+    return -1;
+  while (next_pair(&c, &n, &nl, &v, &vl)) {
+    if (h->want_upgrade && is_hop(n)) continue;
+    if (h2lua_hblock_add_copy(b, n, nl, v, vl)) return -1;
+  }
+  return 0;
+}
+
+static const char *find_header(h1_state *h, const char *name) {
+  const char *buf = (const char *)evbuffer_pullup(h->req, -1);
+  cursor c = {buf, buf + evbuffer_get_length(h->req)};
+  for (int skip = 0; skip < 2 && c.p < c.end; skip++) c.p += strlen(c.p) + 1;
+  const char *n, *v, *found = NULL;
+  size_t nl, vl;
+  while (next_pair(&c, &n, &nl, &v, &vl))
+    if (strcmp(n, name) == 0) found = v;
   return found;
 }
 
 static int on_headers_complete(http_parser *p) {
-  h2lua_session *se = session_of(p);
-  h2lua_h1 *h = se->h1;
+  h1_state *h = p->data;
+  h2lua_session *se = h->se;
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* no value */
   evbuffer_add(h->req, "", 1); /* end of the url or of the last value */
   h->keep_alive = http_should_keep_alive(p);
   h->http10 = p->http_major == 1 && p->http_minor == 0;
   h->head = p->method == HTTP_HEAD;
+  /* RFC 7540 3.2: an upgrade needs Upgrade: h2c, HTTP2-Settings, and a
+     Connection naming both; anything less is a plain HTTP/1.1 request */
   const char *up = find_header(h, "upgrade");
   const char *hs = find_header(h, "http2-settings");
-  if (up && hs && strcasecmp(up, "h2c") == 0 && !se->tls &&
+  const char *conn = find_header(h, "connection");
+  const char *expect = find_header(h, "expect");
+  h->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
+  if (up && hs && conn && strcasecmp(up, "h2c") == 0 && !se->tls &&
+      has_token(conn, "upgrade") && has_token(conn, "http2-settings") &&
+      p->upgrade &&
       (p->method == HTTP_GET || p->method == HTTP_HEAD ||
        p->method == HTTP_OPTIONS) &&
       strlen(hs) < sizeof(h->h2settings)) {
     h->want_upgrade = 1;
     strcpy(h->h2settings, hs);
   }
-  if (!h->want_upgrade && !(se->server && se->server->allow_http1) &&
-      !se->tls)
-    return -1; /* h2c only: 505, see h2lua_h1_input */
-  h2lua_stream *st = h2lua_stream_new(se, h->want_upgrade ? 1 : h->next_id);
+  int allow = se->cfg && se->cfg->allow_http1;
+  if (!h->want_upgrade && !allow && !se->tls) return -1; /* h2c only: 505 */
+  h2lua_stream *st = h2lua_session_stream(se, h->want_upgrade ? 1 : h->next_id);
   if (st == NULL) return -1;
   h->next_id += 2;
   h->cur = st;
   h2lua_stream_opened(st);
   st->first_header = st->start_time;
   st->head_request = h->head;
-  if (h->want_upgrade) return 1; /* an upgrade: no body is parsed */
-  queue_request(se, 0); /* before its body and end are queued */
-  h->in_trailers = 1;   /* any header fields from now on are trailers */
+  if (build_block(h, st, se->tls) != 0) return -1;
+  if (h->want_upgrade) return 1; /* no body is parsed: see upgrade() */
+  st->http1 = 10 + p->http_minor;
+  int bodiless = !(p->flags & F_CHUNKED) &&
+                 (p->content_length == 0 || p->content_length == ULLONG_MAX);
+  if (bodiless) st->remote_ended = 1;
+  h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_STREAM, &se->h);
+  if (ev) {
+    ev->u.stream.st = st;
+    ev->u.stream.npairs = st->hdrs.n - st->block_start;
+    ev->u.stream.end = bodiless;
+  }
+  h->in_trailers = 1; /* any header fields from now on are trailers */
   h->last = LAST_NONE;
   return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len) {
-  h2lua_session *se = session_of(p);
-  h2lua_stream *st = se->h1->cur;
-  if (st == NULL || st->closed) return 0;
-  if (st->first_byte == 0) st->first_byte = h2lua_now();
-  st->bytes_read += len;
-  evbuffer_add(st->in, at, len);
-  if (!st->data_notified) {
-    st->data_notified = 1;
-    h2lua_queue(se->rt, H2LUA_EV_DATA, NULL, se, st, 0, 0);
+  h1_state *h = p->data;
+  h2lua_stream *st = h->cur;
+  if (st == NULL || st->closed) { /* answered already: dropped */
+    h->discarded += len;
+    if (h->discarded > H1_MAX_DISCARD) return -1; /* enough: close */
+    return 0;
   }
-  if (evbuffer_get_length(st->in) > H1_MAX_BUFFERED_BODY) {
-    /* Lua is not reading: stop reading the socket (TCP pushes back) */
-    se->h1->paused_read = 1;
-    bufferevent_disable(se->bev, EV_READ);
-  }
+  h2lua_stream_in_add(st, at, len);
+  if (evbuffer_get_length(st->in) > H1_MAX_BUFFERED_BODY)
+    h2lua_conn_pause_read(h->se->conn, 1); /* Lua is not reading */
   return 0;
 }
 
 static int on_message_complete(http_parser *p) {
-  h2lua_session *se = session_of(p);
-  h2lua_h1 *h = se->h1;
-  h->message_done = 1;
-  if (h->ntrailers && h->cur && !h->cur->closed) {
-    if (h->last == LAST_FIELD) evbuffer_add(h->trl, "", 1);
-    evbuffer_add(h->trl, "", 1);
-    size_t len = evbuffer_get_length(h->trl);
-    h2lua_queue_data(se->rt, H2LUA_EV_H1_TRAILERS, se, 0,
-                     (int64_t)h->ntrailers, evbuffer_pullup(h->trl, -1), len);
-    se->rt->ev[se->rt->ev_len - 1].st = h->cur;
-  }
-  if (h->cur && !h->cur->closed) {
-    h->cur->remote_ended = 1;
-    h2lua_queue(se->rt, H2LUA_EV_END, NULL, se, h->cur, 0, 0);
-  }
-  http_parser_pause(p, 1); /* the next request waits for this response */
-  return 0;
-}
-
-static void queue_request(h2lua_session *se, int upgraded) {
-  h2lua_h1 *h = se->h1;
+  h1_state *h = p->data;
   h2lua_stream *st = h->cur;
-  size_t len = evbuffer_get_length(h->req);
-  const uint8_t *data = evbuffer_pullup(h->req, -1);
-  int flags = (h->keep_alive ? 1 : 0) | (upgraded ? 2 : 0);
-  h2lua_queue_data(se->rt, H2LUA_EV_H1_REQUEST, se, flags,
-                   (int64_t)h->nheaders, data, len);
-  h2lua_event *ev = &se->rt->ev[se->rt->ev_len - 1];
-  ev->st = st;
-  ev->c = h->parser.http_major * 10 + h->parser.http_minor;
+  h->message_done = 1;
+  if (h->want_upgrade) return 0; /* stream 1 of HTTP/2 now: see upgrade() */
+  if (h->discard) { /* the body of a request answered early is all read */
+    h->discard = 0;
+    if (!h->keep_alive) h->closing = 1;
+    h2lua_mark_dirty(&h->se->h);
+  }
+  if (st && !st->closed) {
+    if (h->ntrailers) {
+      if (h->last == LAST_FIELD) evbuffer_add(h->trl, "", 1); /* no value */
+      evbuffer_add(h->trl, "", 1); /* the end of the last one */
+      const char *buf = (const char *)evbuffer_pullup(h->trl, -1);
+      cursor c = {buf, buf + evbuffer_get_length(h->trl)};
+      const char *n, *v;
+      size_t nl, vl;
+      st->block_start = st->hdrs.n;
+      while (next_pair(&c, &n, &nl, &v, &vl))
+        if (h2lua_hblock_add_copy(&st->hdrs, n, nl, v, vl) != 0) break;
+      h2lua_event *ev = h2lua_queue(h->se->h.rt, H2LUA_EV_TRAILERS, &st->h);
+      if (ev) ev->u.headers.npairs = st->hdrs.n - st->block_start;
+    }
+    if (!st->remote_ended) {
+      st->remote_ended = 1;
+      h2lua_queue(h->se->h.rt, H2LUA_EV_END, &st->h);
+    }
+  }
+  /* the next request waits until this one is answered */
+  if (!h->response_done) http_parser_pause(p, 1);
+  return 0;
 }
 
 static int b64url_decode(const char *in, uint8_t *out, size_t cap) {
@@ -267,101 +352,108 @@ static int b64url_decode(const char *in, uint8_t *out, size_t cap) {
 }
 
 /* RFC 7540 3.2: 101, then HTTP/2 with the request as stream 1. */
-static int upgrade(h2lua_session *se) {
-  h2lua_h1 *h = se->h1;
-  h2lua_server *sv = se->server;
+static int upgrade(h1_state *h) {
+  h2lua_session *se = h->se;
   uint8_t payload[192];
   int plen = b64url_decode(h->h2settings, payload, sizeof(payload));
-  if (sv == NULL || plen < 0) return -1;
+  if (se->cfg == NULL || plen < 0) return -1;
   static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\n"
                            "connection: Upgrade\r\nupgrade: h2c\r\n\r\n";
-  bufferevent_write(se->bev, sw, sizeof(sw) - 1);
-  if (h2lua_session_start(se, sv->opt, sv->settings, sv->nsettings) != 0)
-    return -1;
+  h2lua_conn_write(se->conn, sw, sizeof(sw) - 1);
   h2lua_stream *st = h->cur;
-  if (nghttp2_session_upgrade2(se->ngh, payload, (size_t)plen, h->head, st) !=
-      0)
+  h->cur = NULL;
+  if (h2lua_h2_start(se, se->cfg->opt, se->cfg->settings, se->cfg->nsettings) != 0)
     return -1;
-  st->id = 1;
-  st->remote_ended = 1;
-  se->max_client_id = 1;
-  h2lua_queue(se->rt, H2LUA_EV_H1_UPGRADED, NULL, se, NULL, 0, 0);
-  queue_request(se, 1);
-  h2lua_queue(se->rt, H2LUA_EV_END, NULL, se, st, 0, 0);
+  h->upgraded = 1; /* se->ps is HTTP/2's now */
+  if (h2lua_h2_upgrade(se, payload, (size_t)plen, h->head, st) != 0) return -1;
+  h2lua_rt *rt = se->h.rt;
+  h2lua_queue(rt, H2LUA_EV_UPGRADED, &se->h);
+  h2lua_event *ev = h2lua_queue(rt, H2LUA_EV_STREAM, &se->h);
+  if (ev) {
+    ev->u.stream.st = st;
+    ev->u.stream.npairs = st->hdrs.n - st->block_start;
+    ev->u.stream.end = 1;
+  }
   return 0;
 }
 
-/* Parses what input there is, one request at a time. Called when bytes
-   arrive and when a response finished (the next pipelined request). */
-void h2lua_h1_input(h2lua_session *se) {
-  h2lua_h1 *h = se->h1;
-  struct evbuffer *in = bufferevent_get_input(se->bev);
-  while (!h->closing && se->ngh == NULL && !se->torn_down) {
+static void h1_free(h1_state *h) {
+  evbuffer_free(h->req);
+  evbuffer_free(h->trl);
+  free(h);
+}
+
+/* Lua has not read this much of the body: stop reading the socket. */
+static int body_full(const h1_state *h) {
+  return h->cur && !h->cur->closed &&
+         evbuffer_get_length(h->cur->in) > H1_MAX_BUFFERED_BODY;
+}
+
+static void parse(h2lua_session *se, h1_state *h) {
+  struct evbuffer *in = h2lua_conn_input(se->conn);
+  while (!h->closing && !se->torn_down) {
     if (HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED) {
-      if (!h->response_done) return;          /* still answering */
+      /* pipelined requests wait, unparsed, until this one is answered;
+         the connection's read watermark bounds how much of them is read
+         (reading goes on below it, so a client that leaves is seen) */
+      if (!h->response_done) return;
       http_parser_pause(&h->parser, 0);
+    }
+    if (h->response_done && h->message_done) {
       h->cur = NULL;
+      h->response_done = h->message_done = 0;
     }
     size_t len = evbuffer_get_length(in);
-    if (len == 0) return;
+    if (len == 0) {
+      h2lua_conn_pause_read(se->conn, body_full(h));
+      return;
+    }
     const char *data = (const char *)evbuffer_pullup(in, -1);
     size_t n = http_parser_execute(&h->parser, &settings, data, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
-    if (h->want_upgrade && h->parser.upgrade) {
+    if (h->want_upgrade && h->parser.upgrade && err == HPE_OK) {
       evbuffer_drain(in, n);
-      if (upgrade(se) != 0) {
-        respond_error(se, 400, "Bad Request");
+      if (upgrade(h) != 0) {
+        if (!h->upgraded) respond_error(h, 400, "Bad Request");
+        else h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR, 1);
         return;
       }
       /* the rest of the input is HTTP/2: the client's preface */
-      h2lua_mark_dirty(se);
+      h2lua_mark_dirty(&se->h);
+      se->proto->input(se);
       return;
     }
     if (err != HPE_OK && err != HPE_PAUSED) {
-      if (err == HPE_CB_url) respond_error(se, 414, "URI Too Long");
+      if (err == HPE_CB_url) respond_error(h, 414, "URI Too Long");
       else if (err == HPE_CB_header_field || err == HPE_CB_header_value ||
                err == HPE_HEADER_OVERFLOW)
-        respond_error(se, 431, "Request Header Fields Too Large");
-      else if (err == HPE_INVALID_VERSION || err == HPE_CB_headers_complete)
-        respond_error(se, 505, "HTTP Version Not Supported");
-      else respond_error(se, 400, "Bad Request");
+        respond_error(h, 431, "Request Header Fields Too Large");
+      else if (err == HPE_CB_body && h->discarded > H1_MAX_DISCARD) {
+        h->closing = 1; /* answered already: nothing more to say */
+        return;
+      } else if (err == HPE_INVALID_VERSION || err == HPE_CB_headers_complete)
+        respond_error(h, 505, "HTTP Version Not Supported");
+      else respond_error(h, 400, "Bad Request");
       if (h->cur && !h->cur->closed) h2lua_stream_closed(h->cur, NGHTTP2_CANCEL);
+      h->cur = NULL;
       return;
     }
     evbuffer_drain(in, n);
-    if (err == HPE_OK && n == len) return; /* all consumed, more to come */
+    if (err == HPE_OK && n == len) {
+      h2lua_conn_pause_read(se->conn, body_full(h));
+      return; /* all consumed, more to come */
+    }
   }
 }
 
-/* Starts HTTP/1.1 on |se|. */
-int h2lua_h1_begin(h2lua_session *se) {
-  if (settings.on_message_begin == NULL) {
-    settings.on_message_begin = on_message_begin;
-    settings.on_url = on_url;
-    settings.on_header_field = on_header_field;
-    settings.on_header_value = on_header_value;
-    settings.on_headers_complete = on_headers_complete;
-    settings.on_body = on_body;
-    settings.on_message_complete = on_message_complete;
-  }
-  h2lua_h1 *h = calloc(1, sizeof(*h));
-  if (h == NULL) return -1;
-  h->req = evbuffer_new();
-  h->trl = evbuffer_new();
-  h->next_id = 1;
-  http_parser_init(&h->parser, HTTP_REQUEST);
-  h->parser.data = se;
-  se->h1 = h;
-  return 0;
+static void h1_input(h2lua_session *se) {
+  h1_state *h = state_of(se);
+  if (h == NULL || se->conn == NULL) return;
+  parse(se, h);
+  if (h->upgraded) h1_free(h);
 }
 
-void h2lua_h1_free(h2lua_session *se) {
-  if (se->h1 == NULL) return;
-  evbuffer_free(se->h1->req);
-  evbuffer_free(se->h1->trl);
-  free(se->h1);
-  se->h1 = NULL;
-}
+/* ---- answering ---- */
 
 static const char *reason(int status) {
   switch (status) {
@@ -387,33 +479,40 @@ static const char *reason(int status) {
   }
 }
 
-/* Ends the current response: the stream closes, the next request may be
-   parsed (or the connection closes). */
-static void response_finished(h2lua_stream *st) {
-  h2lua_session *se = st->se;
-  h2lua_h1 *h = se->h1;
-  if (h == NULL || h->cur != st) return;
+/* The response is complete: the stream closes; the next request may be
+   parsed, or the connection closes once the output is out. A request
+   whose body was not all read has the rest read and dropped first (as
+   Node.js does: its clients write to the end), unless it waited for a
+   100 Continue that never came: then it may never send the body, and the
+   connection closes. */
+static void response_finished(h1_state *h, h2lua_stream *st) {
   h->response_done = 1;
-  if (!h->keep_alive || !h->message_done) h->closing = 1;
+  if (!h->message_done && !(h->expect_continue && !h->continue_sent))
+    h->discard = 1;
+  else if (!h->keep_alive || !h->message_done)
+    h->closing = 1;
   if (!st->closed) h2lua_stream_closed(st, NGHTTP2_NO_ERROR);
-  h2lua_mark_dirty(se); /* flush parses the next request or closes */
+  if (h->cur == st && h->message_done) h->cur = NULL;
+  h2lua_mark_dirty(&h->se->h);
 }
 
-/* The response head: status line and fields (pseudo-headers dropped). */
-int h2lua_h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
-                     int end) {
+static int h1_head(h2lua_stream *st, const nghttp2_nv *nva, size_t n, int end,
+                   int *informational) {
   h2lua_session *se = st->se;
-  h2lua_h1 *h = se->h1;
-  int status = 200, has_length = 0, informational = 0;
+  h1_state *h = se ? state_of(se) : NULL;
+  if (h == NULL || se->conn == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  int status = 200, has_length = 0;
   const nghttp2_nv *phrase = NULL; /* ":reason": res.statusMessage */
   struct evbuffer *out = evbuffer_new();
+  if (out == NULL) return NGHTTP2_ERR_NOMEM;
   for (size_t i = 0; i < n; i++) {
     if (nva[i].namelen == 7 && memcmp(nva[i].name, ":status", 7) == 0)
       status = atoi((const char *)nva[i].value);
     if (nva[i].namelen == 7 && memcmp(nva[i].name, ":reason", 7) == 0)
       phrase = &nva[i];
   }
-  informational = status >= 100 && status < 200;
+  *informational = status >= 100 && status < 200;
+  if (status == 100) h->continue_sent = 1;
   if (phrase && phrase->valuelen) {
     evbuffer_add_printf(out, "HTTP/1.1 %d ", status);
     evbuffer_add(out, phrase->value, phrase->valuelen);
@@ -431,8 +530,8 @@ int h2lua_h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
     evbuffer_add(out, nva[i].value, nva[i].valuelen);
     evbuffer_add(out, "\r\n", 2);
   }
-  if (!informational) {
-    int bodiless = end || h->head || status == 204 || status == 304;
+  int bodiless = end || h->head || status == 204 || status == 304;
+  if (!*informational) {
     h->chunked_out = !bodiless && !has_length && !h->http10;
     if (h->chunked_out) evbuffer_add_printf(out, "transfer-encoding: chunked\r\n");
     if (!bodiless && !has_length && h->http10) h->keep_alive = 0;
@@ -442,100 +541,177 @@ int h2lua_h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
       evbuffer_add_printf(out, "content-length: 0\r\n");
   }
   evbuffer_add(out, "\r\n", 2);
-  bufferevent_write_buffer(se->bev, out);
+  h2lua_conn_write_buffer(se->conn, out);
   evbuffer_free(out);
-  if (!informational) {
+  if (!*informational) {
     st->responded = 1;
-    if (end || h->head || status == 204 || status == 304) {
+    if (bodiless) {
       st->out_eof = 1;
-      response_finished(st);
+      response_finished(h, st);
     }
   }
+  h2lua_mark_dirty(&se->h);
   return 0;
 }
 
-/* Body bytes: a chunk when chunked. Returns what waits for the socket. */
-size_t h2lua_h1_write(h2lua_stream *st, const char *data, size_t len) {
-  h2lua_session *se = st->se;
-  h2lua_h1 *h = se->h1;
-  if (len && !h->head) {
-    if (h->chunked_out) {
-      char size[24];
-      int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-      bufferevent_write(se->bev, size, (size_t)n);
-    }
-    bufferevent_write(se->bev, data, len);
-    if (h->chunked_out) bufferevent_write(se->bev, "\r\n", 2);
-    if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
-    st->bytes_written += len;
-  }
-  return evbuffer_get_length(bufferevent_get_output(se->bev));
+static int h1_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
+                      int end) {
+  int informational;
+  return h1_head(st, nva, n, end, &informational);
 }
 
-/* The end of the body, with chunked trailers when there are any. */
-void h2lua_h1_finish(h2lua_stream *st, const nghttp2_nv *trailers,
-                     size_t ntrailers) {
+static int h1_info(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
+  int informational;
+  return h1_head(st, nva, n, 0, &informational);
+}
+
+/* The end of a chunked body, with trailers when there are any. */
+static int h1_trailers(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
   h2lua_session *se = st->se;
-  h2lua_h1 *h = se->h1;
+  h1_state *h = se ? state_of(se) : NULL;
+  if (h == NULL || se->conn == NULL || h->cur != st) return NGHTTP2_ERR_INVALID_STATE;
   if (h->chunked_out && !h->head) {
-    bufferevent_write(se->bev, "0\r\n", 3);
-    for (size_t i = 0; i < ntrailers; i++) {
-      bufferevent_write(se->bev, trailers[i].name, trailers[i].namelen);
-      bufferevent_write(se->bev, ": ", 2);
-      bufferevent_write(se->bev, trailers[i].value, trailers[i].valuelen);
-      bufferevent_write(se->bev, "\r\n", 2);
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL) return NGHTTP2_ERR_NOMEM;
+    evbuffer_add(out, "0\r\n", 3);
+    for (size_t i = 0; i < n; i++) {
+      evbuffer_add(out, nva[i].name, nva[i].namelen);
+      evbuffer_add(out, ": ", 2);
+      evbuffer_add(out, nva[i].value, nva[i].valuelen);
+      evbuffer_add(out, "\r\n", 2);
     }
-    bufferevent_write(se->bev, "\r\n", 2);
+    evbuffer_add(out, "\r\n", 2);
+    h2lua_conn_write_buffer(se->conn, out);
+    evbuffer_free(out);
   }
-  st->out_eof = 1;
-  response_finished(st);
-}
-
-/* Lua took body bytes: read the socket again if it was paused. */
-void h2lua_h1_consumed(h2lua_stream *st) {
-  h2lua_session *se = st->se;
-  if (se && se->h1 && se->h1->paused_read &&
-      evbuffer_get_length(st->in) < H1_MAX_BUFFERED_BODY) {
-    se->h1->paused_read = 0;
-    bufferevent_enable(se->bev, EV_READ);
-  }
-}
-
-/* After a flush: parse the next request, or close a finished connection
-   once its output is out. Returns -1 when the session was torn down. */
-int h2lua_h1_flush(h2lua_session *se) {
-  h2lua_h1 *h = se->h1;
-  size_t pending = evbuffer_get_length(bufferevent_get_output(se->bev));
-  if (h->cur && h->cur->want_drain && pending == 0) {
-    h->cur->want_drain = 0;
-    h2lua_queue(se->rt, H2LUA_EV_DRAIN, NULL, se, h->cur, 0, 0);
-  }
-  if (h->closing) {
-    if (evbuffer_get_length(bufferevent_get_output(se->bev)) == 0) {
-      h2lua_session_teardown(se, NGHTTP2_NO_ERROR);
-      return -1;
-    }
-    return 0;
-  }
-  if (h->response_done) h2lua_h1_input(se);
+  response_finished(h, st);
   return 0;
 }
 
-/* Tears the connection down (an RST_STREAM has no HTTP/1 form). */
-void h2lua_h1_abort(h2lua_stream *st) {
+/* Each write is a chunk of its own when the body is chunked, as Node.js
+   writes them; a HEAD response drops the body. */
+static int h1_write(h2lua_stream *st, const void *p, size_t len, int fd,
+                    int64_t off) {
   h2lua_session *se = st->se;
-  if (se && se->h1) {
-    se->h1->closing = 1;
-    bufferevent_disable(se->bev, EV_READ);
-    h2lua_stream_closed(st, NGHTTP2_CANCEL);
-    h2lua_session_teardown(se, NGHTTP2_CANCEL);
+  h1_state *h = se ? state_of(se) : NULL;
+  if (h == NULL || h->cur != st || h->head || len == 0) {
+    if (p == NULL) close(fd);
+    return h == NULL ? -1 : 0;
   }
+  if (h->chunked_out) {
+    char size[24];
+    int k = snprintf(size, sizeof(size), "%zx\r\n", len);
+    if (h2lua_stream_out_add(st, size, (size_t)k) != 0) return -1;
+  }
+  int rv = p ? h2lua_stream_out_add(st, p, len)
+             : h2lua_stream_out_add_file(st, fd, off, (int64_t)len);
+  if (rv == 0 && h->chunked_out) rv = h2lua_stream_out_add(st, "\r\n", 2);
+  return rv;
 }
 
-/* 'drain' for |st| once the output is written; returns 1 when it already
-   is (the caller queues the event). */
-int h2lua_h1_want_drain(h2lua_stream *st) {
-  if (evbuffer_get_length(bufferevent_get_output(st->se->bev)) == 0) return 1;
-  st->want_drain = 1;
+static void h1_resume(h2lua_stream *st) {
+  if (st->se) h2lua_mark_dirty(&st->se->h);
+}
+
+/* An RST_STREAM has no HTTP/1 form: the connection closes. */
+static int h1_reset(h2lua_stream *st, uint32_t code) {
+  h2lua_session *se = st->se;
+  if (se == NULL || state_of(se) == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+  return 0;
+}
+
+static void h1_consumed(h2lua_stream *st, size_t n) {
+  h2lua_session *se = st->se;
+  h1_state *h = se ? state_of(se) : NULL;
+  if (h == NULL || se->conn == NULL || h->cur != st) return;
+  if (evbuffer_get_length(st->in) < H1_MAX_BUFFERED_BODY &&
+      HTTP_PARSER_ERRNO(&h->parser) != HPE_PAUSED)
+    h2lua_conn_pause_read(se->conn, 0);
+  h2lua_mark_dirty(&se->h); /* the parser may go on with buffered input */
+}
+
+/* The body of the current response goes to the connection while it takes
+   it; then the end (last chunk), the trailers, or the next request. */
+static void h1_flush(h2lua_session *se) {
+  h1_state *h = state_of(se);
+  if (h == NULL || se->conn == NULL) return;
+  h2lua_stream *st = h->cur;
+  if (st && st->responded && !h->response_done) {
+    size_t len = evbuffer_get_length(st->out);
+    if (len && h2lua_conn_output_len(se->conn) < OUTPUT_THRESHOLD) {
+      st->bytes_written += len;
+      if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
+      h2lua_stream_out_move(st, bufferevent_get_output(se->conn->bev));
+      len = 0;
+    }
+    if (len == 0) {
+      h2lua_stream_maybe_drain(st);
+      if (st->out_eof) {
+        if (st->want_trailers) {
+          if (!st->trailers_asked) {
+            st->trailers_asked = 1;
+            h2lua_queue(se->h.rt, H2LUA_EV_WANT_TRAILERS, &st->h);
+          }
+        } else {
+          h1_trailers(st, NULL, 0);
+        }
+      }
+    }
+  }
+  if (h->closing) { /* the connection closes after what is queued */
+    h2lua_session_teardown(se, NGHTTP2_NO_ERROR, 1);
+    return;
+  }
+  if (h->response_done) parse(se, h);
+  if (h->upgraded) h1_free(h);
+}
+
+static void h1_teardown(h2lua_session *se) {
+  h1_state *h = se->ps;
+  if (h) h1_free(h);
+  se->ps = NULL;
+}
+
+const h2lua_proto h2lua_h1_proto = {
+    .name = "http/1.1",
+    .respond = h1_respond,
+    .info = h1_info,
+    .trailers = h1_trailers,
+    .write = h1_write,
+    .resume = h1_resume,
+    .reset = h1_reset,
+    .consumed = h1_consumed,
+    .flush = h1_flush,
+    .input = h1_input,
+    .teardown = h1_teardown,
+};
+
+int h2lua_h1_start(h2lua_session *se) {
+  if (settings.on_message_begin == NULL) {
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+  }
+  h1_state *h = calloc(1, sizeof(*h));
+  if (h == NULL) return -1;
+  h->req = evbuffer_new();
+  h->trl = evbuffer_new();
+  if (h->req == NULL || h->trl == NULL) {
+    if (h->req) evbuffer_free(h->req);
+    if (h->trl) evbuffer_free(h->trl);
+    free(h);
+    return -1;
+  }
+  h->se = se;
+  h->next_id = 1;
+  http_parser_init(&h->parser, HTTP_REQUEST);
+  h->parser.data = h;
+  se->proto = &h2lua_h1_proto;
+  se->ps = h;
   return 0;
 }

@@ -1,67 +1,169 @@
 /*
- * Header blocks between nghttp2 and Lua: received pairs become the
- * Node.js-shaped headers table (and the flat rawHeaders list); Lua's
- * validated name/value arguments become an nghttp2_nv array. Owns only a
- * scratch nv array reused across calls.
+ * Header blocks between nghttp2 and Lua. Owns a scratch nv array reused
+ * across calls (the engine runs on one thread).
  */
-#include "internal.h"
+#include "headers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void push_rcbuf(lua_State *L, nghttp2_rcbuf *rb) {
-  nghttp2_vec v = nghttp2_rcbuf_get_buf(rb);
-  lua_pushlstring(L, (const char *)v.base, v.len);
+#include "util.h"
+
+static int grow(h2lua_hblock *b) {
+  if (b->n < b->cap) return 0;
+  size_t cap = b->cap ? b->cap * 2 : 16;
+  h2lua_hpair *p = realloc(b->pairs, cap * sizeof(*p));
+  if (p == NULL) return -1;
+  b->pairs = p;
+  b->cap = cap;
+  return 0;
 }
 
-/* Pushes headers, rawHeaders for the first |npairs| pairs of |st|: the
-   Node.js rules of toHeaderObject (":status" a number, duplicates of
-   single-value names dropped, set-cookie a sequence, cookie joined "; ",
-   others ", "), and headers[sensitiveHeaders] when any came never-indexed. */
-void h2lua_push_headers(lua_State *L, h2lua_rt *rt, h2lua_stream *st,
-                        size_t npairs) {
-  if (npairs > st->nhdrs) npairs = st->nhdrs;
-  lua_createtable(L, 0, (int)npairs);     /* headers */
-  lua_createtable(L, (int)npairs * 2, 0); /* raw */
-  int h = lua_gettop(L) - 1, raw = h + 1;
-  int nsens = 0;
+int h2lua_hblock_add_rc(h2lua_hblock *b, nghttp2_rcbuf *name,
+                        nghttp2_rcbuf *value, uint8_t flags) {
+  if (grow(b) != 0) return -1;
+  h2lua_hpair *p = &b->pairs[b->n++];
+  nghttp2_vec nv = nghttp2_rcbuf_get_buf(name), vv = nghttp2_rcbuf_get_buf(value);
+  nghttp2_rcbuf_incref(name);
+  nghttp2_rcbuf_incref(value);
+  p->name = nv.base;
+  p->namelen = nv.len;
+  p->value = vv.base;
+  p->valuelen = vv.len;
+  p->flags = flags;
+  p->rc_name = name;
+  p->rc_value = value;
+  p->own = NULL;
+  b->bytes += nv.len + vv.len;
+  return 0;
+}
+
+int h2lua_hblock_add_copy(h2lua_hblock *b, const char *name, size_t namelen,
+                          const char *value, size_t valuelen) {
+  if (grow(b) != 0) return -1;
+  char *own = malloc(namelen + valuelen + 2);
+  if (own == NULL) return -1;
+  memcpy(own, name, namelen);
+  own[namelen] = 0;
+  memcpy(own + namelen + 1, value, valuelen);
+  own[namelen + 1 + valuelen] = 0;
+  h2lua_hpair *p = &b->pairs[b->n++];
+  p->name = (const uint8_t *)own;
+  p->namelen = namelen;
+  p->value = (const uint8_t *)own + namelen + 1;
+  p->valuelen = valuelen;
+  p->flags = NGHTTP2_NV_FLAG_NONE;
+  p->rc_name = p->rc_value = NULL;
+  p->own = own;
+  b->bytes += namelen + valuelen;
+  return 0;
+}
+
+static void drop(h2lua_hblock *b, h2lua_hpair *p) {
+  if (p->rc_name) nghttp2_rcbuf_decref(p->rc_name);
+  if (p->rc_value) nghttp2_rcbuf_decref(p->rc_value);
+  free(p->own);
+  b->bytes -= p->namelen + p->valuelen;
+}
+
+void h2lua_hblock_consume(h2lua_hblock *b, size_t npairs) {
+  if (npairs > b->n) npairs = b->n;
+  for (size_t i = 0; i < npairs; i++) drop(b, &b->pairs[i]);
+  size_t rest = b->n - npairs;
+  if (rest) memmove(b->pairs, b->pairs + npairs, rest * sizeof(*b->pairs));
+  b->n = rest;
+}
+
+void h2lua_hblock_free(h2lua_hblock *b) {
+  h2lua_hblock_consume(b, b->n);
+  free(b->pairs);
+  b->pairs = NULL;
+  b->n = b->cap = 0;
+  b->bytes = 0;
+}
+
+static int is(const h2lua_hpair *p, const char *s, size_t len) {
+  return p->namelen == len && memcmp(p->name, s, len) == 0;
+}
+
+/* Joins every list of the pending table at |pending| into the headers
+   table at |h|: one pass over the bytes, whatever the number of
+   duplicates. */
+static void join_pending(lua_State *L, int h, int pending) {
+  lua_pushnil(L);
+  while (lua_next(L, pending)) {
+    size_t nl;
+    const char *name = lua_tolstring(L, -2, &nl);
+    const char *sep = (nl == 6 && memcmp(name, "cookie", 6) == 0) ? "; " : ", ";
+    luaL_Buffer buf;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    int list = lua_gettop(L);
+    luaL_buffinit(L, &buf);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1) luaL_addlstring(&buf, sep, 2);
+      lua_rawgeti(L, list, i);
+      luaL_addvalue(&buf);
+    }
+    luaL_pushresult(&buf);
+    lua_pushvalue(L, -3); /* name */
+    lua_insert(L, -2);
+    lua_rawset(L, h);
+    lua_pop(L, 1); /* the list */
+  }
+}
+
+void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
+                        size_t npairs, int raw) {
+  if (npairs > b->n) npairs = b->n;
+  lua_createtable(L, 0, (int)npairs);
+  int h = lua_gettop(L);
+  if (raw) lua_createtable(L, (int)npairs * 2, 0);
+  int rawt = raw ? h + 1 : 0;
+  /* fixed slots: the single-value names, then (made when first needed)
+     the never-indexed names and the duplicates waiting to be joined */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->single_ref);
+  int single = lua_gettop(L);
+  lua_pushnil(L);
+  int sens = single + 1;
+  lua_pushnil(L);
+  int pending = single + 2;
+  lua_Integer nsens = 0;
   for (size_t i = 0; i < npairs; i++) {
-    nghttp2_vec nm = nghttp2_rcbuf_get_buf(st->hdrs[2 * i]);
-    push_rcbuf(L, st->hdrs[2 * i]);      /* name */
-    push_rcbuf(L, st->hdrs[2 * i + 1]);  /* value */
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, raw, (lua_Integer)(2 * i + 1));
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, raw, (lua_Integer)(2 * i + 2));
-    int is_status = nm.len == 7 && memcmp(nm.base, ":status", 7) == 0;
-    int is_setcookie = nm.len == 10 && memcmp(nm.base, "set-cookie", 10) == 0;
-    if (is_status) {
+    const h2lua_hpair *p = &b->pairs[i];
+    lua_pushlstring(L, (const char *)p->name, p->namelen);
+    lua_pushlstring(L, (const char *)p->value, p->valuelen);
+    if (rawt) {
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, rawt, (lua_Integer)(2 * i + 1));
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, rawt, (lua_Integer)(2 * i + 2));
+    }
+    int setcookie = is(p, "set-cookie", 10);
+    if (is(p, ":status", 7)) {
       lua_Integer code = 0;
-      size_t vl;
-      const char *vs = lua_tolstring(L, -1, &vl);
-      for (size_t k = 0; k < vl && vs[k] >= '0' && vs[k] <= '9'; k++)
-        code = code * 10 + (vs[k] - '0');
+      for (size_t k = 0; k < p->valuelen && p->value[k] >= '0' && p->value[k] <= '9'; k++)
+        code = code * 10 + (p->value[k] - '0');
       lua_pop(L, 1);
       lua_pushinteger(L, code);
     }
-    if (st->hdr_flags[i] & NGHTTP2_NV_FLAG_NO_INDEX) {
+    if (p->flags & NGHTTP2_NV_FLAG_NO_INDEX) {
       if (nsens == 0) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sensitive_key_ref);
         lua_newtable(L);
+        lua_replace(L, sens);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sensitive_ref);
+        lua_pushvalue(L, sens);
         lua_rawset(L, h);
       }
-      lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sensitive_key_ref);
-      lua_rawget(L, h);
-      lua_pushvalue(L, -3);
-      lua_rawseti(L, -2, ++nsens);
-      lua_pop(L, 1);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, sens, ++nsens);
     }
     /* stack: name value */
     lua_pushvalue(L, -2);
-    int t = lua_rawget(L, h); /* existing */
+    int t = lua_rawget(L, h);
     if (t == LUA_TNIL) {
       lua_pop(L, 1);
-      if (is_setcookie) {
+      if (setcookie) {
         lua_createtable(L, 1, 0);
         lua_insert(L, -2);
         lua_rawseti(L, -2, 1);
@@ -69,52 +171,69 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, h2lua_stream *st,
       lua_rawset(L, h);
       continue;
     }
-    /* a duplicate: stack name value existing */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->single_ref);
-    lua_pushvalue(L, -4);
-    int single = lua_rawget(L, -2) != LUA_TNIL;
-    lua_pop(L, 2);
-    if (single) {
+    /* a duplicate: name value existing */
+    lua_pushvalue(L, -3);
+    int is_single = lua_rawget(L, single) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (is_single) {
       lua_pop(L, 3);
-    } else if (is_setcookie && t == LUA_TTABLE) {
+    } else if (setcookie && t == LUA_TTABLE) {
       lua_pushvalue(L, -2);
       lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
       lua_pop(L, 3);
     } else {
-      int cookie = nm.len == 6 && memcmp(nm.base, "cookie", 6) == 0;
-      lua_pushstring(L, cookie ? "; " : ", ");
+      if (lua_isnil(L, pending)) {
+        lua_newtable(L);
+        lua_replace(L, pending);
+      }
       lua_pushvalue(L, -3);
-      lua_concat(L, 3);        /* name value joined */
-      lua_remove(L, -2);       /* name joined */
-      lua_rawset(L, h);
+      if (lua_rawget(L, pending) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_createtable(L, 4, 0);
+        lua_pushvalue(L, -2); /* existing */
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -4); /* name */
+        lua_pushvalue(L, -2);
+        lua_rawset(L, pending);
+      }
+      /* name value existing list */
+      lua_pushvalue(L, -3);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 4);
     }
   }
+  if (!lua_isnil(L, pending)) join_pending(L, h, pending);
+  lua_settop(L, rawt ? rawt : h);
 }
 
-/* Collects the name/value arguments from |first| on into a scratch nv
-   array; |sensitive_idx| may hold a set of names to send never-indexed.
-   The strings stay on the Lua stack for the duration of the call. */
-int h2lua_collect_nv(lua_State *L, int first, int sensitive_idx,
-                     nghttp2_nv **out, size_t *n) {
-  static nghttp2_nv *scratch;
-  static size_t cap;
+/* ---- Lua's headers to nghttp2 ---- */
+
+static nghttp2_nv *scratch;
+static size_t scratch_cap;
+
+static int reserve(size_t n) {
+  if (n <= scratch_cap) return 0;
+  size_t cap = n < 32 ? 32 : n * 2;
+  nghttp2_nv *p = realloc(scratch, cap * sizeof(*p));
+  if (p == NULL) return -1;
+  scratch = p;
+  scratch_cap = cap;
+  return 0;
+}
+
+int h2lua_nv_from_args(lua_State *L, int first, int sensitive_idx,
+                       nghttp2_nv **nva, size_t *n) {
   int top = lua_gettop(L);
   size_t count = top >= first ? (size_t)(top - first + 1) / 2 : 0;
-  if (count > cap) {
-    size_t ncap = count < 32 ? 32 : count * 2;
-    nghttp2_nv *p = realloc(scratch, ncap * sizeof(*p));
-    if (p == NULL) return luaL_error(L, "out of memory");
-    scratch = p;
-    cap = ncap;
-  }
+  if (reserve(count) != 0) return -1;
   int has_sens = lua_istable(L, sensitive_idx);
   for (size_t i = 0; i < count; i++) {
     int ni = first + (int)(2 * i);
     size_t nl, vl;
+    if (lua_type(L, ni) != LUA_TSTRING || !lua_isstring(L, ni + 1))
+      return (int)i + 1;
     const char *nm = lua_tolstring(L, ni, &nl);
     const char *v = lua_tolstring(L, ni + 1, &vl);
-    if (nm == NULL || v == NULL)
-      return luaL_error(L, "header %d is not a string", (int)i + 1);
     scratch[i].name = (uint8_t *)nm;
     scratch[i].namelen = nl;
     scratch[i].value = (uint8_t *)v;
@@ -127,7 +246,129 @@ int h2lua_collect_nv(lua_State *L, int first, int sensitive_idx,
       lua_pop(L, 1);
     }
   }
-  *out = scratch;
+  *nva = scratch;
   *n = count;
+  return 0;
+}
+
+/* RFC 9110 token characters, lower case only (upper case goes the slow
+   way, which lowers it and checks for names given twice). */
+static const char tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+/* Fields HTTP/2 forbids (RFC 9113 8.2.2): Lua raises Node's error. */
+static int connection_specific(const char *n, size_t len) {
+  switch (len) {
+  case 2: return memcmp(n, "te", 2) == 0; /* only "trailers": Lua decides */
+  case 7: return memcmp(n, "upgrade", 7) == 0;
+  case 10: return memcmp(n, "connection", 10) == 0 ||
+                  memcmp(n, "keep-alive", 10) == 0;
+  case 14: return memcmp(n, "http2-settings", 14) == 0;
+  case 16: return memcmp(n, "proxy-connection", 16) == 0;
+  case 17: return memcmp(n, "transfer-encoding", 17) == 0;
+  default: return 0;
+  }
+}
+
+static int clean_value(const char *v, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '\r' || c == '\n' || c == 0) return 0;
+  }
+  return 1;
+}
+
+#define MAX_FAST_FIELDS 64
+
+int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
+                           nghttp2_nv **nva, size_t *n, int *status) {
+  static char numbers[MAX_FAST_FIELDS][24];
+  static char status_buf[4];
+  int top = lua_gettop(L);
+  size_t count = 1, nnum = 0;
+  int st = 200, has_date = 0;
+  if (reserve(MAX_FAST_FIELDS + 2) != 0) return 0;
+  lua_createtable(L, 0, 4); /* sentHeaders */
+  int copy = lua_gettop(L);
+  if (!lua_isnil(L, idx)) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      if (lua_type(L, -2) != LUA_TSTRING || count >= MAX_FAST_FIELDS) goto slow;
+      size_t nl, vl;
+      const char *name = lua_tolstring(L, -2, &nl);
+      const char *v;
+      if (nl == 0) goto slow;
+      if (name[0] == ':') {
+        if (nl != 7 || memcmp(name, ":status", 7) != 0 || !lua_isinteger(L, -1))
+          goto slow;
+        lua_Integer s = lua_tointeger(L, -1);
+        if (s < 200 || s > 599) goto slow;
+        st = (int)s;
+        lua_pop(L, 1);
+        continue;
+      }
+      for (size_t i = 0; i < nl; i++)
+        if (!tchar[(unsigned char)name[i]]) goto slow;
+      if (connection_specific(name, nl)) goto slow;
+      int t = lua_type(L, -1);
+      if (t == LUA_TSTRING) {
+        v = lua_tolstring(L, -1, &vl);
+        if (!clean_value(v, vl)) goto slow;
+      } else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {
+        int len = snprintf(numbers[nnum], sizeof(numbers[0]), "%lld",
+                           (long long)lua_tointeger(L, -1));
+        v = numbers[nnum++];
+        vl = (size_t)len;
+      } else {
+        goto slow;
+      }
+      if (nl == 4 && memcmp(name, "date", 4) == 0) has_date = 1;
+      nghttp2_nv *e = &scratch[count++];
+      e->name = (uint8_t *)name;
+      e->namelen = nl;
+      e->value = (uint8_t *)v;
+      e->valuelen = vl;
+      e->flags = NGHTTP2_NV_FLAG_NONE;
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
+  }
+  snprintf(status_buf, sizeof(status_buf), "%d", st);
+  scratch[0].name = (uint8_t *)":status";
+  scratch[0].namelen = 7;
+  scratch[0].value = (uint8_t *)status_buf;
+  scratch[0].valuelen = 3;
+  scratch[0].flags = NGHTTP2_NV_FLAG_NONE;
+  lua_pushinteger(L, st);
+  lua_setfield(L, copy, ":status");
+  if (add_date && !has_date) {
+    size_t dl;
+    const char *d = h2lua_date(&dl);
+    nghttp2_nv *e = &scratch[count++];
+    e->name = (uint8_t *)"date";
+    e->namelen = 4;
+    e->value = (uint8_t *)d;
+    e->valuelen = dl;
+    e->flags = NGHTTP2_NV_FLAG_NONE;
+    lua_pushlstring(L, d, dl);
+    lua_setfield(L, copy, "date");
+  }
+  *nva = scratch;
+  *n = count;
+  *status = st;
+  return 1;
+slow:
+  lua_settop(L, top);
   return 0;
 }

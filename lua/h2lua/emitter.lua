@@ -36,7 +36,7 @@ local function add(self, name, fn, prepend)
   else
     l[#l + 1] = fn
   end
-  if self._onlisten then self:_onlisten(name) end
+  if self._onlisten then self:_onlisten(name, fn) end
   return self
 end
 

@@ -171,64 +171,71 @@ local function wake_reader(self)
   end
 end
 
-local EVS_CONNECT, EVS_DATA, EVS_END, EVS_DRAIN, EVS_CLOSE, EVS_ERROR, EVS_ACCEPT =
-  1, 2, 3, 4, 5, 6, 7
-
 local Server = Emitter.extend({})
 Server.__index = Server
 Server.__name = "h2lua.net.Server"
 M.Server = Server
 
-sched.handlers[34] = function(what, obj, a, b, c)
-  if what == EVS_ACCEPT then
-    local s = new_socket(a)
-    s.connecting = false
-    fill_addresses(s)
-    sched.spawn(function() obj:emit("connection", s) end)
-    return s
-  end
-  local self = obj
-  if what == EVS_CONNECT then
-    self.connecting = false
-    fill_addresses(self)
-    sched.spawn(function() self:emit("connect") end)
-  elseif what == EVS_DATA then
-    if self._reader then wake_reader(self)
-    elseif self._flowing then sched.defer(flow, self) end
-  elseif what == EVS_END then
-    self._remote_ended = true
-    wake_reader(self)
-    sched.spawn(function()
-      if self._flowing then flow(self) end
-      self:emit("end")
-    end)
-  elseif what == EVS_DRAIN then
-    sched.spawn(function()
-      self:emit("_drained")
-      if self._need_drain then
-        self._need_drain = false
-        self:emit("drain")
-      end
-    end)
-  elseif what == EVS_ERROR then
-    local code = b ~= "" and b or "EIO"
-    local err = errors.system(code, self.connecting and "connect" or "read",
-      (self.connecting and "connect " or "read ") .. code ..
-      (self._host and (" " .. self._host .. ":" .. tostring(self._port)) or ""))
-    self._destroy_err = err
-  elseif what == EVS_CLOSE then
-    live_sockets[self] = nil
-    self.destroyed = true
-    self._closed = true
-    self.connecting = false
-    wake_reader(self)
-    local err = self._destroy_err
-    sched.spawn(function()
-      if err and self:listenerCount("error") > 0 then self:emit("error", err) end
-      self:emit("close", err ~= nil)
-      self:_closewaiters()
-    end)
-  end
+local handlers, EV = sched.handlers, sched.EV
+
+handlers[EV.NET_ACCEPT] = function(server, box)
+  local s = new_socket(box)
+  s.connecting = false
+  fill_addresses(s)
+  sched.spawn(function() server:emit("connection", s) end)
+  return s
+end
+
+handlers[EV.NET_CONNECT] = function(self)
+  self.connecting = false
+  fill_addresses(self)
+  sched.spawn(function() self:emit("connect") end)
+end
+
+handlers[EV.NET_DATA] = function(self)
+  if self._reader then wake_reader(self)
+  elseif self._flowing then sched.defer(flow, self) end
+end
+
+handlers[EV.NET_END] = function(self)
+  self._remote_ended = true
+  wake_reader(self)
+  sched.spawn(function()
+    if self._flowing then flow(self) end
+    self:emit("end")
+  end)
+end
+
+handlers[EV.NET_DRAIN] = function(self)
+  sched.spawn(function()
+    self:emit("_drained")
+    if self._need_drain then
+      self._need_drain = false
+      self:emit("drain")
+    end
+  end)
+end
+
+handlers[EV.NET_ERROR] = function(self, code)
+  local err = errors.system(code, self.connecting and "connect" or "read",
+    (self.connecting and "connect " or "read ") .. code ..
+    (self._host and (" " .. self._host .. ":" .. tostring(self._port)) or ""))
+  self._destroy_err = err
+end
+
+handlers[EV.NET_CLOSE] = function(self, had_error)
+  live_sockets[self] = nil
+  self.destroyed = true
+  self._closed = true
+  self.connecting = false
+  wake_reader(self)
+  local err = self._destroy_err
+  sched.spawn(function()
+    if self._flowing then flow(self) end
+    if err and self:listenerCount("error") > 0 then self:emit("error", err) end
+    self:emit("close", err ~= nil)
+    self:_closewaiters()
+  end)
 end
 
 -- net.createServer([options][, onConnection]) -> server

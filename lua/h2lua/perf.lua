@@ -53,6 +53,7 @@ function Observer:observe(opts)
     self._on = true
     observers[self] = true
     nobservers = nobservers + 1
+    core.observe(true) -- every stream's close reaches Lua for its entry
   elseif not want then
     self:disconnect()
   end
@@ -64,6 +65,7 @@ function Observer:disconnect()
     self._on = false
     observers[self] = nil
     nobservers = nobservers - 1
+    if nobservers == 0 then core.observe(false) end
   end
   self._buf = {}
 end

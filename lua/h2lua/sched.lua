@@ -1,23 +1,22 @@
--- The scheduler: every callback the runtime runs goes through spawn(), in a
--- coroutine taken from a pool, so handler code may wait. Waiting functions
--- yield with wait(); whatever ends the wait queues the coroutine with
--- wake(), and the queue is drained after each event the engine delivers,
--- never from inside a Lua -> C call.
+-- The scheduler: every callback the runtime runs goes through a coroutine
+-- from the engine's pool (core.spawn), so handler code may wait. Waiting
+-- functions yield with wait(); whatever ends the wait queues the coroutine
+-- with wake(), and the engine drains that queue after each event it
+-- delivers, never from inside a Lua -> C call.
 local core = require "h2lua_core"
 
-local create, resume, yield, running, isyieldable =
-  coroutine.create, coroutine.resume, coroutine.yield, coroutine.running,
+local yield, running, isyieldable = coroutine.yield, coroutine.running,
   coroutine.isyieldable
 local traceback = debug.traceback
+local cspawn, cresume, wakes = core.spawn, core.resume, core.wakes
 
 local M = {}
-local handlers = {}   -- engine event number -> function
+local handlers = {}   -- engine event number (core.EV) -> function
 M.handlers = handlers
+M.EV = core.EV
 
-local DONE = {}       -- what a worker yields when its callback returned
-local pool, npool = {}, 0
-local POOL_MAX = 256
-local ours = setmetatable({}, { __mode = "k" })  -- coroutines we run
+local DONE = core.DONE  -- what a worker yields when its callback returned
+local ours = core.OURS  -- the coroutines the engine made (weak keys)
 
 -- Error reporting: owners may take the error (a stream answers 500).
 local function report(owner, err)
@@ -39,42 +38,19 @@ local function msgh(e)
   return traceback(tostring(e), 2)
 end
 
-local function worker(fn, owner, a, b, c, d, e)
-  while true do
-    local ok, err = xpcall(fn, msgh, a, b, c, d, e)
-    if not ok then report(owner, err) end
-    fn, owner, a, b, c, d, e = yield(DONE)
-  end
+-- The body of every pooled coroutine: run one callback protected, then
+-- yield DONE and take the next (a proper tail call: the stack stays flat).
+local function worker(fn, owner, ...)
+  local ok, err = xpcall(fn, msgh, ...)
+  if not ok then report(owner, err) end
+  return worker(yield(DONE))
 end
 
--- Puts a coroutine back in the pool once its callback returned.
-local function settle(co, ok, r)
-  if not ok then
-    -- only an error outside xpcall (the worker itself) lands here
-    io.stderr:write("h2lua: scheduler error: ", tostring(r), "\n")
-    ours[co] = nil
-  elseif r == DONE and npool < POOL_MAX then
-    npool = npool + 1
-    pool[npool] = co
-  end
-end
-
--- sched.spawn(fn, owner, a..e): runs fn(a..e) now, in a coroutine of its
+-- sched.spawn(fn, owner, ...): runs fn(...) now, in a coroutine of its
 -- own; returns when fn returns or first waits. Errors go to owner._onerror.
-function M.spawn(fn, owner, a, b, c, d, e)
-  local co
-  if npool > 0 then
-    co = pool[npool]
-    pool[npool] = nil
-    npool = npool - 1
-  else
-    co = create(worker)
-    ours[co] = true
-  end
-  settle(co, resume(co, fn, owner, a, b, c, d, e))
-end
+M.spawn = cspawn
 
--- The run queue: coroutines to resume (or functions to spawn) after the
+-- The wake queue: coroutines to resume (or functions to spawn) after the
 -- current event, with up to three values each.
 local q_co, q_a, q_b, q_c = {}, {}, {}, {}
 local qhead, qtail = 1, 0
@@ -86,9 +62,9 @@ local function drain()
     q_co[i], q_a[i], q_b[i], q_c[i] = nil, nil, nil, nil
     qhead = i + 1
     if type(co) == "function" then
-      M.spawn(co, nil, a, b, c)
+      cspawn(co, nil, a, b, c)
     else
-      settle(co, resume(co, a, b, c))
+      cresume(co, a, b, c)
     end
   end
   qhead, qtail = 1, 0
@@ -96,11 +72,8 @@ end
 M.drain = drain
 
 -- sched.wake(co, a, b, c): resume the waiting coroutine after this event.
-local dispatching = false
-
 function M.wake(co, a, b, c)
-  -- outside a delivery nobody drains the queue: ask the loop for a turn
-  if qtail < qhead and not dispatching then core.want_tick() end
+  if qtail < qhead then wakes() end
   qtail = qtail + 1
   q_co[qtail], q_a[qtail], q_b[qtail], q_c[qtail] = co, a, b, c
 end
@@ -135,17 +108,13 @@ function M.wait()
   return yield()
 end
 
--- The dispatcher the engine calls for every event.
+-- The dispatcher the engine calls for every event without a fast path.
 local function on_core(ev, a, b, c, d, e, f, g)
-  dispatching = true
   local h = handlers[ev]
-  local r = h and h(a, b, c, d, e, f, g)
-  if qhead <= qtail then drain() end
-  dispatching = false
-  return r
+  if h then return h(a, b, c, d, e, f, g) end
 end
 
-core.init(on_core, msgh, {}, {}, {})  -- replaced by http2 with the real tables
+core.init { dispatch = on_core, traceback = msgh, drain = drain, worker = worker }
 M.core = core
 M.on_core = on_core
 M.DONE = DONE

@@ -112,7 +112,7 @@ local function run_timer(t)
 end
 
 -- The engine timer fired: run every timer due by now, in order.
-sched.handlers[1] = function()
+sched.handlers[sched.EV.TIMER] = function()
   armed_for = nil
   local now = core.now()
   while n > 0 and heap[1]._when <= now do
@@ -219,7 +219,7 @@ local function run_immediate(i)
   return i._fn()
 end
 
-sched.handlers[2] = function()
+sched.handlers[sched.EV.TICK] = function()
   local last = itail
   while ihead <= last do
     local i = imm[ihead]

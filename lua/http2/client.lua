@@ -13,7 +13,7 @@ local core = sched.core
 
 local M = {}
 local handlers = sched.handlers
-local EV_STREAM, EV_CONNECT, EV_CONNECT_ERROR, EV_HEADERS = 8, 23, 24, 25
+local EV = sched.EV
 local END_HEADERS, END_STREAM = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_STREAM
 
 -- Parses an authority: "http://host:port/...", or a table {protocol=,
@@ -152,19 +152,18 @@ function Session.methods:request(headers, options)
   local stream = Stream._new(self, false, false, false, nil)
   stream.headersSent = true
   stream.sentHeaders = h
-  stream._ended = end_stream
-  stream._remote_ended = false
-  stream.endAfterHeaders = false
+  if end_stream then stream.writableEnded = true end
   stream._trailers_later = options.waitForTrailers == true
   local box, id = core.request(self._box, stream, end_stream, sens, parent, weight,
-    options.exclusive == true, table.unpack(headers_mod.flat, 1, n))
+    options.exclusive == true, options.waitForTrailers == true,
+    table.unpack(headers_mod.flat, 1, n))
   if not box then
     if id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE then
       errors.raise("ERR_HTTP2_OUT_OF_STREAMS")
     end
     errors.raise("ERR_HTTP2_ERROR", core.strerror(id))
   end
-  stream._box, stream.id = box, id
+  stream._box, stream.id, stream.state = box, id, box
   self._streams[id] = stream
   sched.defer(Stream._emit, stream, "ready")
   return stream
@@ -188,7 +187,7 @@ local function emit_headers(stream, headers, end_stream, raw)
   end
 end
 
-handlers[EV_HEADERS] = function(stream, headers, raw, end_stream)
+handlers[EV.HEADERS] = function(stream, headers, raw, end_stream)
   if end_stream then stream._remote_ended = true end
   sched.spawn(emit_headers, stream, stream, headers, end_stream, raw)
 end
@@ -197,7 +196,7 @@ local function connected(self)
   self:emit("connect", self, self.socket)
 end
 
-handlers[EV_CONNECT] = function(self, raddr, rport, laddr, lport, family)
+handlers[EV.CONNECT] = function(self, raddr, rport, laddr, lport, family)
   self.connecting = false
   local sock = self.socket
   if self.encrypted then require("http2.tls").socket_details(sock, self._box) end
@@ -207,7 +206,7 @@ handlers[EV_CONNECT] = function(self, raddr, rport, laddr, lport, family)
   sched.spawn(connected, nil, self)
 end
 
-handlers[EV_CONNECT_ERROR] = function(self, errno, text)
+handlers[EV.CONNECT_ERROR] = function(self, errno, text)
   local code, msg = text:match("^(%S+) (.*)$")
   local host, port = self._authority:match("^(.*):(%d+)$")
   if code and not code:match("^E[A-Z]+$") then
@@ -230,11 +229,11 @@ handlers[EV_CONNECT_ERROR] = function(self, errno, text)
 end
 
 -- ALTSVC (RFC 7838) and ORIGIN (RFC 8336) frames from the server.
-handlers[28] = function(self, stream_id, origin, alt)
+handlers[EV.ALTSVC] = function(self, stream_id, origin, alt)
   sched.spawn(function() self:emit("altsvc", alt, origin, stream_id) end)
 end
 
-handlers[29] = function(self, origins)
+handlers[EV.ORIGIN] = function(self, origins)
   local set = rawget(self, "_origin_set") or self.originSet or {}
   for _, o in ipairs(origins) do set[#set + 1] = o end
   self._origin_set = set
@@ -249,17 +248,13 @@ local function pushed(session, stream, headers, raw)
   end
 end
 
--- The server side handles EV_STREAM for requests; a client session gets it
--- for PUSH_PROMISE.
-local server_stream = handlers[EV_STREAM]
-handlers[EV_STREAM] = function(session, box, headers, raw, end_stream, id, parent)
-  if session.type ~= C.NGHTTP2_SESSION_CLIENT then
-    return server_stream(session, box, headers, raw, end_stream, id, parent)
-  end
+-- A client session gets EV.STREAM for a PUSH_PROMISE (server sessions get
+-- their requests through the engine's own path).
+handlers[EV.STREAM] = function(session, box, headers, raw, end_stream, id, parent)
   local stream = Stream._new(session, box, id, false, headers[":method"])
   stream._pushed = true
   stream.headersSent = true
-  stream._ended = true
+  stream.writableEnded = true
   stream._push_parent = session._streams[parent]
   session._streams[id] = stream
   sched.spawn(pushed, stream, session, stream, headers, raw)

@@ -29,13 +29,13 @@ local req_getters = {
   aborted = function(self) return self.stream.aborted end,
   complete = function(self)
     local st = self.stream
-    return st._read_ended or st.destroyed or false
+    return st.readableEnded or st.destroyed or false
   end,
   socket = function(self) return self.stream.session.socket end,
   connection = function(self) return self.stream.session.socket end,
   trailers = function(self) return self.stream.trailers or {} end,
   rawTrailers = function(self) return self.stream._raw_trailers or {} end,
-  readableEnded = function(self) return self.stream._read_ended end,
+  readableEnded = function(self) return self.stream.readableEnded end,
 }
 local Request = class(req_methods, req_getters, {})
 Request.__name = "h2lua.Http2ServerRequest"

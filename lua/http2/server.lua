@@ -205,14 +205,28 @@ function methods:_onstream(stream, headers, flags, raw)
   return handled
 end
 
-function methods:_onlisten(name)
-  if name == "request" then self._compat = true end
+-- rawHeaders are built only for sessions whose listeners can take them.
+local function want_raw(self)
+  if self._want_raw then return end
+  self._want_raw = true
+  for session in pairs(self._sessions) do
+    if session._box then core.session_want_raw(session._box, true) end
+  end
+end
+
+function methods:_onlisten(name, fn)
+  if name == "request" then
+    self._compat = true
+    want_raw(self)
+  elseif name == "stream" and require("http2.session").takes_raw(fn) then
+    want_raw(self)
+  end
 end
 
 -- TLS up, but no h2 agreed: 'unknownProtocol' with the socket; the
 -- connection is closed at once when nobody listens, else after
 -- unknownProtocolTimeout unless the listener closed it.
-sched.handlers[26] = function(self, box, raddr, rport, laddr, lport, family)
+sched.handlers[sched.EV.UNKNOWN_PROTOCOL] = function(self, box, raddr, rport, laddr, lport, family)
   local Session = require "http2.session"
   local s = Session._new(self, box, raddr, rport, laddr, lport, family)
   s.alpnProtocol = false
@@ -237,7 +251,7 @@ end
 -- addContext covers. It must call cb(err, secureContext) before it
 -- returns (the handshake cannot wait for Lua); nothing or an error keeps
 -- the default certificate.
-sched.handlers[32] = function(self, servername)
+sched.handlers[sched.EV.SNI] = function(self, servername)
   local fn = self._options.SNICallback
   if type(fn) ~= "function" then return nil end
   local answer
@@ -250,7 +264,7 @@ end
 
 -- A failed TLS handshake: 'tlsClientError' (err, socket); nothing else is
 -- disturbed.
-sched.handlers[27] = function(self, why, raddr, rport)
+sched.handlers[sched.EV.TLS_ERROR] = function(self, why, raddr, rport)
   if self:listenerCount("tlsClientError") == 0 then return end
   local code, msg = why:match("^(%S+) (.*)$")
   local err = errors.new("ERR_TLS_CONTEXT", msg or why)
@@ -260,7 +274,7 @@ sched.handlers[27] = function(self, why, raddr, rport)
   end)
 end
 
-sched.handlers[15] = function(self, errno)
+sched.handlers[sched.EV.SERVER_ERROR] = function(self, errno)
   sched.spawn(function()
     if self:listenerCount("error") > 0 then
       self:emit("error", errors.system("EACCEPT", "accept", "accept failed: errno " .. errno))

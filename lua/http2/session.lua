@@ -312,9 +312,7 @@ function methods:unref() if not self.destroyed then core.session_ref(self._box, 
 -- Engine events ------------------------------------------------------------
 
 local handlers = sched.handlers
-local EV_SESSION, EV_SESSION_CLOSE, EV_SESSION_ERROR, EV_GOAWAY, EV_STREAM,
-  EV_TRAILERS, EV_DATA, EV_END, EV_DRAIN, EV_WANT_TRAILERS, EV_STREAM_CLOSE =
-  4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+local EV = sched.EV
 
 local function session_opened(server, session)
   if server and server._tls then server:emit("secureConnection", session.socket) end
@@ -334,7 +332,7 @@ local function h1_opened(server, session)
   if server then server:emit("connection", session.socket) end
 end
 
-handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family, h1)
+handlers[EV.SESSION] = function(server, box, raddr, rport, laddr, lport, family, h1)
   local session = Session._new(server, box, raddr, rport, laddr, lport, family)
   if server and server._tls then
     session.encrypted = true
@@ -345,71 +343,51 @@ handlers[EV_SESSION] = function(server, box, raddr, rport, laddr, lport, family,
     session._h1 = true
     if not session.encrypted then session.alpnProtocol = false end
   end
-  if server then server:_addsession(session) end
+  if server then
+    server:_addsession(session)
+    if server._want_raw then core.session_want_raw(box, true) end
+  end
   sched.spawn(h1 and h1_opened or session_opened, nil, server, session)
   return session
 end
 
--- Headers of an HTTP/1.1 request in the HTTP/2 shape: pseudo-headers
--- from the request line and Host, names lower-case, duplicates by the
--- same rules as HTTP/2's.
-local single = require("http2.headers").single
-local function h1_headers(session, method, url, list)
-  local h, raw = {}, {}
-  for i = 1, #list, 2 do
-    local name, value = list[i], list[i + 1] or ""
-    raw[#raw + 1] = name
-    raw[#raw + 1] = value
-    local old = h[name]
-    if old == nil then
-      h[name] = name == "set-cookie" and { value } or value
-    elseif name == "set-cookie" then
-      old[#old + 1] = value
-    elseif not single[name] then
-      h[name] = old .. (name == "cookie" and "; " or ", ") .. value
-    end
-  end
-  h[":method"] = method
-  h[":path"] = url
-  h[":scheme"] = session.encrypted and "https" or "http"
-  h[":authority"] = h.host
-  return h, raw
+-- Whether a 'stream' listener can receive rawHeaders (its 4th argument):
+-- the engine builds them only then.
+function Session.takes_raw(fn)
+  if type(fn) == "table" then fn = fn.listener end
+  if type(fn) ~= "function" then return true end
+  local info = debug.getinfo(fn, "u")
+  return info.isvararg or info.nparams >= 4
 end
 
-handlers[30] = function(session, box, method, url, list, version, flags, id)
-  local headers, raw = h1_headers(session, method, url, list)
-  local upgraded = flags & 2 ~= 0
-  if upgraded then -- h2c: stream 1 of the new HTTP/2 session
-    headers.upgrade, headers["http2-settings"], headers.connection = nil, nil, nil
-    return handlers[EV_STREAM](session, box, headers, raw, true, id, 0)
+function methods:_onlisten(name, fn)
+  if name == "stream" and self._box and Session.takes_raw(fn) then
+    core.session_want_raw(self._box, true)
   end
-  local stream = Stream._new(session, box, id, false, method)
-  stream._h1 = true
-  stream._http_version = version == 10 and "1.0" or "1.1"
-  stream.endAfterHeaders = false
-  sched.spawn(function()
-    local server = session._server
-    if server then require("http2.compat").dispatch(server, stream, headers, raw) end
-  end, stream)
-  return stream
 end
 
--- Chunked trailers of an HTTP/1.1 request, as 'trailers' on its stream.
-handlers[33] = function(stream, list)
-  local t = {}
-  for i = 1, #list, 2 do
-    local name, value = list[i], list[i + 1]
-    if t[name] == nil then t[name] = value
-    elseif not single[name] then t[name] = t[name] .. ", " .. value end
-  end
-  Stream._ontrailers(stream, t, list)
-end
-
-handlers[31] = function(session)
+handlers[EV.UPGRADED] = function(session)
   session._h1 = false
   session.alpnProtocol = "h2c"
   sched.spawn(session_opened, nil, session._server, session)
 end
+
+local compat
+-- A new request on a server session: the engine creates the stream object
+-- and runs this in a pooled coroutine (the stream owns its errors).
+-- HTTP/1.1 requests go to the Compatibility API only, as in Node.js.
+local function stream_entry(session, stream, headers, flags, raw)
+  local server = session._server
+  if stream._h1 then
+    compat = compat or require "http2.compat"
+    if server then compat.dispatch(server, stream, headers, raw) end
+    return
+  end
+  local evs = rawget(session, "_events")
+  if evs and evs.stream then session:emit("stream", stream, headers, flags, raw) end
+  if server then server:_onstream(stream, headers, flags, raw) end
+end
+core.init { stream_entry = stream_entry, stream_mt = Stream }
 
 -- One-shot events a wait must not miss.
 function methods:_sticky(name)
@@ -440,7 +418,7 @@ local function session_closed(self)
   if self._server then self._server:_removesession(self) end
 end
 
-handlers[EV_SESSION_CLOSE] = function(self)
+handlers[EV.SESSION_CLOSE] = function(self)
   if perf.active() then self._metrics = core.session_metrics(self._box) end
   self.closed = true
   self.destroyed = true
@@ -460,12 +438,12 @@ local function session_error(self, code, msg)
   end
 end
 
-handlers[EV_SESSION_ERROR] = function(self, code, msg)
+handlers[EV.SESSION_ERROR] = function(self, code, msg)
   sched.spawn(session_error, nil, self, code, msg)
 end
 
 -- The peer acknowledged our SETTINGS: 'localSettings' and the callback.
-handlers[17] = function(self)
+handlers[EV.SETTINGS_ACK] = function(self)
   local a = table.remove(self._settings_acks, 1)
   local s = core.session_get_settings(self._box, false) or {}
   sched.spawn(function()
@@ -477,13 +455,13 @@ handlers[17] = function(self)
   end)
 end
 
-handlers[16] = function(self)
+handlers[EV.REMOTE_SETTINGS] = function(self)
   local s = core.session_get_settings(self._box, true) or {}
   sched.spawn(function() self:emit("remoteSettings", s) end)
 end
 
 -- A PING acknowledged: the oldest outstanding ping with that payload.
-handlers[18] = function(self, payload)
+handlers[EV.PING_ACK] = function(self, payload)
   local pings = self._pings
   for i, p in ipairs(pings) do
     if p.payload == payload then
@@ -496,7 +474,7 @@ handlers[18] = function(self, payload)
   end
 end
 
-handlers[19] = function(self, payload)
+handlers[EV.PING] = function(self, payload)
   if self:listenerCount("ping") > 0 then
     sched.spawn(function() self:emit("ping", payload) end)
   end
@@ -504,7 +482,7 @@ end
 
 -- A frame we submitted could not be sent: 'frameError' on its stream (which
 -- then closes) or on the session.
-handlers[20] = function(self, stream, ftype, code, id)
+handlers[EV.FRAME_ERROR] = function(self, stream, ftype, code, id)
   sched.spawn(function()
     if stream and not stream.destroyed then
       stream:emit("frameError", ftype, code, id)
@@ -517,7 +495,7 @@ end
 
 -- No bytes either way for the timeout: 'timeout' here; a server whose
 -- timeout set it tells its 'timeout' listeners, or destroys the session.
-handlers[21] = function(self)
+handlers[EV.TIMEOUT] = function(self)
   sched.spawn(function()
     if self.destroyed then return end
     local own = self:emit("timeout")
@@ -528,7 +506,7 @@ handlers[21] = function(self)
   end)
 end
 
-handlers[22] = function() end -- a stream refused by a limit
+handlers[EV.STREAM_REFUSED] = function() end -- a stream refused by a limit
 
 -- The peer's GOAWAY: 'goaway', then as Node.js does: NO_ERROR closes the
 -- session gracefully (open streams finish, no new ones), any other code
@@ -544,33 +522,15 @@ local function goaway(self, code, last, opaque)
   end
 end
 
-handlers[EV_GOAWAY] = function(self, code, last, opaque)
+handlers[EV.GOAWAY] = function(self, code, last, opaque)
   sched.spawn(goaway, nil, self, code, last, opaque)
 end
 
-local FLAGS_END_HEADERS, FLAGS_END_STREAM = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_STREAM
-
-local function stream_opened(session, stream, headers, raw)
-  local flags = stream.endAfterHeaders and (FLAGS_END_HEADERS | FLAGS_END_STREAM) or FLAGS_END_HEADERS
-  local server = session._server
-  local handled = session:emit("stream", stream, headers, flags, raw)
-  if server then
-    handled = server:_onstream(stream, headers, flags, raw) or handled
-  end
-end
-
-handlers[EV_STREAM] = function(session, box, headers, raw, end_stream, id)
-  local stream = Stream._new(session, box, id, end_stream, headers[":method"])
-  stream._authority = headers[":authority"] or headers.host
-  sched.spawn(stream_opened, stream, session, stream, headers, raw)
-  return stream
-end
-
-handlers[EV_TRAILERS] = Stream._ontrailers
-handlers[EV_DATA] = Stream._ondata
-handlers[EV_END] = Stream._onend
-handlers[EV_DRAIN] = Stream._ondrain
-handlers[EV_WANT_TRAILERS] = Stream._onwanttrailers
-handlers[EV_STREAM_CLOSE] = Stream._onclose
+handlers[EV.TRAILERS] = Stream._ontrailers
+handlers[EV.DATA] = Stream._ondata
+handlers[EV.END] = Stream._onend
+handlers[EV.DRAIN] = Stream._ondrain
+handlers[EV.WANT_TRAILERS] = Stream._onwanttrailers
+handlers[EV.STREAM_CLOSE] = Stream._onclose
 
 return Session

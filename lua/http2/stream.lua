@@ -16,6 +16,31 @@ local Stream = {}
 local methods = Emitter.extend({})
 Stream.methods = methods
 
+-- Every property has its default here, in the table objects index: an
+-- object holds only what differs, and reading a property or finding a
+-- method is one table lookup (no __index function).
+methods.headersSent = false
+methods.closed = false
+methods.destroyed = false
+methods.aborted = false
+methods.pending = false
+methods.endAfterHeaders = false
+methods.writableEnded = false
+methods.readableEnded = false
+methods.pushAllowed = false
+methods.bufferSize = 0
+methods._remote_ended = false
+methods._flowing = false
+methods._reader = false
+methods._head = false
+methods._wcbs = false
+methods._implicit_end = false
+methods._explicit_end = false
+methods._need_drain = false
+methods._trailers_later = false
+methods._events = false
+methods._waiters = false
+
 local HIGH_WATER_MARK = 16384
 local NO_ERROR, CANCEL, INTERNAL_ERROR = C.NGHTTP2_NO_ERROR, C.NGHTTP2_CANCEL,
   C.NGHTTP2_INTERNAL_ERROR
@@ -33,55 +58,24 @@ for k, v in pairs(C) do
 end
 Stream.code_names = code_names
 
--- Properties computed on read.
-local getters = {
-  bufferSize = function(self)
-    if self._box == nil then return 0 end
-    return core.buffered(self._box)
-  end,
-  sentHeaders = function(self)
-    local src = rawget(self, "_sent_src")
-    if not src then return nil end
-    local out = {}
-    for k, v in pairs(src) do if type(k) == "string" then out[k:lower()] = v end end
-    out[":status"] = self._sent_status
-    if self._sent_date then out.date = self._sent_date end
-    return out
-  end,
-  writableEnded = function(self) return self._ended end,
-  pushAllowed = function(self)
-    local s = self.session
-    if self.destroyed or self.closed or s.closed or s.destroyed or s._h1 then return false end
-    return s.remoteSettings.enablePush == true
-  end,
-  state = function(self)
-    if self.destroyed then return {} end
-    return core.stream_state(self._box) or {}
-  end,
-  readableEnded = function(self) return self._read_ended end,
-}
-
-Stream.__index = require("h2lua.class").index(methods, getters)
+Stream.__index = methods
 Stream.__name = "h2lua.Stream"
 Stream.__tostring = function(self)
   return string.format("h2lua.Stream %s%s", tostring(self.id),
     self.destroyed and " (closed)" or "")
 end
 
--- Stream._new(session, box, id, endStream, method) -> stream (engine side)
+-- Stream._new(session, box, id, endStream, method) -> a stream Lua makes
+-- (a push, a client request); the engine makes request streams itself.
 function Stream._new(session, box, id, end_stream, method)
-  -- One constructor with every field the common path sets, so the table is
-  -- sized once (fields read as nil go through __index, a function call).
-  return setmetatable({
-    _box = box, id = id, session = session, headersSent = false,
-    closed = false, destroyed = false, aborted = false, pending = false,
-    endAfterHeaders = end_stream, _ended = false,
-    _remote_ended = end_stream, _read_ended = false, _flowing = false,
-    _reader = false, _head = method == "HEAD", _wcbs = false,
-    _sent_src = false, _sent_status = false, _sent_date = false,
-    _implicit_end = false, _explicit_end = false, _need_drain = false,
-    _events = false, _waiters = false,
-  }, Stream)
+  local self = setmetatable({ _box = box, id = id, session = session }, Stream)
+  if box then self.state = box end
+  if end_stream then
+    self.endAfterHeaders = true
+    self._remote_ended = true
+  end
+  if method == "HEAD" then self._head = true end
+  return self
 end
 
 local function check_live(self)
@@ -96,8 +90,10 @@ end })
 
 local skip_status = { [":status"] = true }
 
--- stream:respond([headers][, options]) -> nil; raises Node's errors
-function methods:respond(headers, options)
+-- stream:respond([headers][, options]) -> nil; raises Node's errors. The
+-- engine answers plain headers itself (core.stream_respond_method); this
+-- is the full version it falls back to.
+local function respond(self, headers, options)
   check_live(self)
   if self.headersSent then errors.raise("ERR_HTTP2_HEADERS_SENT") end
   if headers == nil then headers = {} end
@@ -142,14 +138,20 @@ function methods:respond(headers, options)
   if ok == nil then
     errors.raise("ERR_HTTP2_ERROR", core.strerror(err))
   end
+  -- Node's sentHeaders: a copy with :status (and date) set
+  local sent = {}
+  for k, v in pairs(headers) do sent[k] = v end
+  sent[":status"] = status
+  if date then sent.date = date end
   self.headersSent = true
-  self._sent_src, self._sent_status, self._sent_date = headers, status, date
+  self.sentHeaders = sent
   self._wait_trailers = wait_trailers
   if end_stream then
-    self._ended = true
+    self.writableEnded = true
     self._implicit_end = true
   end
 end
+methods.respond = core.stream_respond_method
 
 -- stream:pushStream(headers[, options][, cb]) -> nil: a PUSH_PROMISE;
 -- cb(err, pushStream, headers). Without cb, inside a coroutine, returns
@@ -173,17 +175,20 @@ function methods:pushStream(headers, options, cb)
   local h = {}
   for k, v in pairs(headers) do h[k] = v end
   if h[":method"] == nil then h[":method"] = "GET" end
-  if h[":authority"] == nil and h.host == nil then h[":authority"] = self._authority end
+  if h[":authority"] == nil and h.host == nil then
+    local ph = self._headers
+    h[":authority"] = ph and (ph[":authority"] or ph.host)
+  end
   if h[":scheme"] == nil then h[":scheme"] = self.session.encrypted and "https" or "http" end
   if h[":path"] == nil then h[":path"] = "/" end
   local end_stream = options and options.endStream == true or false
   if h[":method"] == "HEAD" then end_stream = true end
   local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
   local push = Stream._new(self.session, false, false, true, h[":method"])
-  push._remote_ended = true
-  push._read_ended = true
-  push._sent_src = h
-  push._authority = self._authority
+  push.readableEnded = true
+  push.pushAllowed = true -- the peer takes pushes (nested ones raise below)
+  push.sentHeaders = h
+  push._headers = h
   local box, id = core.push(self._box, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
   if not box then
     local err = id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
@@ -193,8 +198,8 @@ function methods:pushStream(headers, options, cb)
     sched.defer(cb, err)
     return
   end
-  push._box, push.id = box, id
-  if end_stream then push._ended = true end
+  push._box, push.id, push.state = box, id, box
+  if end_stream then push.writableEnded = true end
   if co then return nil, push, h end
   sched.defer(cb, nil, push, h)
 end
@@ -246,7 +251,7 @@ local function respond_with(self, src, headers, options, is_path)
   end
   if h["content-length"] == nil then h["content-length"] = length end
   self:respond(h, { waitForTrailers = options.waitForTrailers })
-  if self._ended then return end -- HEAD, 204, 304: the headers were all
+  if self.writableEnded then return end -- HEAD, 204, 304: the headers were all
   if self._h1 then -- HTTP/1.1 writes straight to the socket: copy through Lua
     local f = is_path and io.open(src, "rb") or nil
     if f then
@@ -312,9 +317,10 @@ function methods:additionalHeaders(headers)
 end
 
 local function touch(self)
-  local t = rawget(self, "_timer")
+  local t = self._timer
   if t then t:refresh() end
 end
+methods._timer = false
 
 local function ensure_response(self)
   if not self.headersSent then self:respond() end
@@ -330,7 +336,7 @@ end
 -- high-water mark ('drain' follows). Raises ERR_STREAM_WRITE_AFTER_END.
 function methods:write(data, cb)
   check_chunk(data)
-  if self._ended then
+  if self.writableEnded then
     if self._implicit_end and not self._explicit_end then return false end
     local err = errors.new("ERR_STREAM_WRITE_AFTER_END")
     if type(cb) == "function" then sched.defer(cb, err) end
@@ -338,12 +344,15 @@ function methods:write(data, cb)
   end
   check_live(self)
   ensure_response(self)
-  if self._ended then return false end -- HEAD, 204, 304: no body
+  if self.writableEnded then return false end -- HEAD, 204, 304: no body
   local want = type(cb) == "function"
   touch(self)
-  local buffered = core.write(self._box, data, want)
+  local box = self._box
+  local buffered = core.write(box, data, want)
   if not buffered then return false end
+  self.bufferSize = buffered
   if want then
+    core.watch(box)
     local w = self._wcbs
     if not w then
       self._wcbs = { cb }
@@ -353,30 +362,34 @@ function methods:write(data, cb)
   end
   if buffered >= HIGH_WATER_MARK then
     self._need_drain = true
-    core.want_drain(self._box)
+    core.want_drain(box)
     return false
   end
   return true
 end
 
--- stream:finish([data][, cb]) -> stream; also stream["end"]
-function methods:finish(data, cb)
+-- stream:finish([data][, cb]) -> stream; also stream["end"]. The engine
+-- ends a responded stream itself (core.stream_finish_method); this is the
+-- full version it falls back to.
+local function finish(self, data, cb)
   if type(data) == "function" then data, cb = nil, data end
   if data ~= nil then check_chunk(data) end
   if type(cb) == "function" then self:once("finish", cb) end
-  if self._ended then
+  if self.writableEnded then
     self._explicit_end = true
     return self
   end
   if self.destroyed then return self end
   ensure_response(self)
   self._explicit_end = true
-  if self._ended then return self end
-  self._ended = true
+  if self.writableEnded then return self end
+  self.writableEnded = true
   core.finish(self._box, data, self._trailers_later)
   return self
 end
+methods.finish = core.stream_finish_method
 methods["end"] = methods.finish
+core.init { respond = respond, finish = finish }
 
 -- stream:sendTrailers(headers) -> nil
 function methods:sendTrailers(headers)
@@ -392,20 +405,49 @@ function methods:sendTrailers(headers)
   core.trailers(self._box, sens, table.unpack(headers_mod.flat, 1, n))
 end
 
+local close_events
+
+-- The readable side ended: 'end', then a 'close' that waited for it.
+local function read_ended(self)
+  self:emit("end")
+  local code = rawget(self, "_close_code")
+  if code then
+    self._close_code = nil
+    close_events(self, code)
+  end
+end
+Stream._emit_end = read_ended
+
+-- The next chunk: bytes kept from before the close first.
+local function take(self)
+  local tail = rawget(self, "_tail")
+  if tail then
+    self._tail = nil
+    return tail
+  end
+  return core.read(self._box)
+end
+
 -- stream:read() -> chunk | nil (end of body) | nil, "closed" | nil, "busy"
 function methods:read()
-  local box = self._box
   while true do
-    local chunk = core.read(box)
+    local chunk = take(self)
     if chunk then return chunk end
     if self._remote_ended then
-      if not self._read_ended then
-        self._read_ended = true
-        sched.defer(Stream._emit_end, self)
+      if not self.readableEnded then
+        self.readableEnded = true
+        sched.defer(read_ended, self)
       end
       return nil
     end
-    if self.destroyed then return nil, "closed" end
+    if self.destroyed then
+      local code = rawget(self, "_close_code")
+      if code then
+        self._close_code = nil
+        sched.spawn(close_events, self, self, code)
+      end
+      return nil, "closed"
+    end
     if self._reader then return nil, "busy" end
     self._reader = sched.current("stream:read")
     sched.wait()
@@ -426,19 +468,14 @@ function methods:readAll()
   end
 end
 
-function Stream._emit_end(self)
-  self:emit("end")
-end
-
 -- Flowing mode: hand every buffered chunk to 'data' listeners, then 'end'.
 local function flow(self)
-  local box = self._box
-  while self._flowing and not self._read_ended do
-    local chunk = core.read(box)
+  while self._flowing and not self.readableEnded do
+    local chunk = take(self)
     if chunk == nil then
       if self._remote_ended then
-        self._read_ended = true
-        self:emit("end")
+        self.readableEnded = true
+        read_ended(self)
       end
       return
     end
@@ -446,8 +483,11 @@ local function flow(self)
   end
 end
 
--- Adding a 'data' listener switches to flowing mode, as in Node.js.
+-- A listener means Lua waits for events up to the close; adding a 'data'
+-- listener switches to flowing mode, as in Node.js.
 function methods:_onlisten(name)
+  local box = self._box
+  if box then core.watch(box) end
   if name == "data" and not self._flowing then self:resume() end
 end
 
@@ -486,7 +526,7 @@ end
 -- stream:destroy([err]) -> stream
 function methods:destroy(err)
   if self.destroyed then return self end
-  local code = err and INTERNAL_ERROR or (self._ended and self._remote_ended and NO_ERROR or CANCEL)
+  local code = err and INTERNAL_ERROR or (self.writableEnded and self._remote_ended and NO_ERROR or CANCEL)
   self._destroy_err = err
   self.closed = true
   if not self.rstCode then self.rstCode = code end
@@ -534,11 +574,12 @@ function methods:setTimeout(ms, cb)
     errors.check_function(cb, "callback")
     self:once("timeout", cb)
   end
-  local t = rawget(self, "_timer")
-  if t then timers.clearTimeout(t) self._timer = nil end
+  local t = self._timer
+  if t then timers.clearTimeout(t) self._timer = false end
+  if self._box then core.watch(self._box) end
   if ms > 0 and not self.destroyed then
     t = timers.setTimeout(function()
-      self._timer = nil
+      self._timer = false
       if not self.destroyed then self:emit("timeout") end
     end, ms)
     t:unref()
@@ -555,7 +596,7 @@ function methods:_onerror(err)
   if not self.headersSent then
     local ok = pcall(self.respond, self, { [":status"] = 500 })
     if ok then
-      self._ended = true
+      self.writableEnded = true
       core.finish(self._box)
       return
     end
@@ -582,6 +623,7 @@ function Stream._onend(self)
 end
 
 function Stream._ondrain(self)
+  self.bufferSize = 0
   local w = self._wcbs
   if w then
     self._wcbs = false
@@ -608,8 +650,8 @@ function Stream._ontrailers(self, headers, raw)
   sched.spawn(function() self:emit("trailers", headers, 0, raw) end, self)
 end
 
-local function close_events(self, code)
-  local aborted = code ~= NO_ERROR and not self._ended
+function close_events(self, code)
+  local aborted = code ~= NO_ERROR and not self.writableEnded
   if aborted then
     self.aborted = true
     self:emit("aborted")
@@ -621,19 +663,25 @@ local function close_events(self, code)
   if err ~= nil and self:listenerCount("error") > 0 then
     self:emit("error", err)
   end
-  if self._ended and code == NO_ERROR then self:emit("finish") end
+  if self.writableEnded and code == NO_ERROR then self:emit("finish") end
   self._close_emitted = true
   self:emit("close")
   self:_closewaiters()
 end
 
-function Stream._onclose(self, code)
+-- The stream closed (Lua watched it). |tail|: body bytes not read yet,
+-- which stay readable; 'close' then waits for the readable side's end,
+-- as in Node.js.
+function Stream._onclose(self, code, tail)
   if perf.active() then perf.stream_entry(self, core.stream_metrics(self._box)) end
   local map = self.session._streams
   if map then map[self.id] = nil end
   self.closed = true
   self.destroyed = true
   self.rstCode = code
+  self.bufferSize = 0
+  self.pushAllowed = false
+  if tail then self._tail = tail end
   local r = self._reader
   if r then
     self._reader = false
@@ -645,11 +693,16 @@ function Stream._onclose(self, code)
     local err = errors.new("ERR_HTTP2_INVALID_STREAM")
     for i = 1, #w do sched.defer(w[i], err) end
   end
-  local t = rawget(self, "_timer")
-  if t then timers.clearTimeout(t) self._timer = nil end
-  -- nobody listens and nobody waits: nothing to run (the common case)
+  local t = self._timer
+  if t then timers.clearTimeout(t) self._timer = false end
+  if rawget(self, "_tail") and not self.readableEnded then
+    self._close_code = code
+    if self._flowing then sched.defer(flow, self) end
+    return
+  end
+  -- nobody listens and nobody waits: nothing to run
   if not self._events and not self._waiters then
-    if code ~= NO_ERROR and not self._ended then self.aborted = true end
+    if code ~= NO_ERROR and not self.writableEnded then self.aborted = true end
     return
   end
   sched.spawn(close_events, self, self, code)
@@ -663,7 +716,7 @@ function methods:_sticky(name)
   elseif name == "close" then
     if rawget(self, "_close_emitted") then return true end
   elseif name == "end" then
-    if self._read_ended then return true end
+    if self.readableEnded then return true end
   elseif name == "ready" then
     if self.id then return true end
   end

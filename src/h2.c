@@ -1,0 +1,729 @@
+/*
+ * HTTP/2 sessions with libnghttp2. Owns the nghttp2 session of each
+ * HTTP/2 session and the state kept beside it (its counting allocator,
+ * the stream ids a client skipped, the counters behind the limits).
+ */
+#include "h2.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Stop taking frames from nghttp2 while this much waits for the socket:
+   the backpressure that keeps a slow reader from filling memory. */
+#define OUTPUT_WOULDBLOCK_THRESHOLD (64 * 1024)
+/* Every allocation of the counting allocator carries its size first. */
+#define MEM_HDR 16
+
+typedef struct h2_state {
+  nghttp2_session *ngh;
+  nghttp2_mem mem;          /* counting allocator for maxSessionMemory */
+  size_t mem_used;
+  size_t unconsumed_conn;   /* received body bytes to give back at once */
+  uint32_t invalid_frames, rejected_streams;
+  /* client stream ids: the highest seen, and the ranges a client skipped
+     (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
+     5.1.1), which nghttp2 by itself ignores */
+  int32_t max_client_id;
+  struct { int32_t lo, hi; } skipped[32];
+  int nskipped;
+} h2_state;
+
+static h2_state *state_of(const h2lua_session *se) {
+  return se->proto == &h2lua_h2_proto ? se->ps : NULL;
+}
+
+nghttp2_session *h2lua_h2_ngh(const h2lua_session *se) {
+  h2_state *s = state_of(se);
+  return s ? s->ngh : NULL;
+}
+
+/* ---- the counting allocator ---- */
+
+static void *mem_malloc(size_t n, void *ud) {
+  h2_state *s = ud;
+  char *p = malloc(n + MEM_HDR);
+  if (p == NULL) return NULL;
+  *(size_t *)p = n;
+  s->mem_used += n;
+  return p + MEM_HDR;
+}
+
+static void mem_free(void *ptr, void *ud) {
+  h2_state *s = ud;
+  if (ptr == NULL) return;
+  char *p = (char *)ptr - MEM_HDR;
+  s->mem_used -= *(size_t *)p;
+  free(p);
+}
+
+static void *mem_calloc(size_t nmemb, size_t size, void *ud) {
+  h2_state *s = ud;
+  if (size && nmemb > ((size_t)-1 - MEM_HDR) / size) return NULL;
+  size_t n = nmemb * size;
+  char *p = calloc(1, n + MEM_HDR);
+  if (p == NULL) return NULL;
+  *(size_t *)p = n;
+  s->mem_used += n;
+  return p + MEM_HDR;
+}
+
+static void *mem_realloc(void *ptr, size_t n, void *ud) {
+  h2_state *s = ud;
+  if (ptr == NULL) return mem_malloc(n, ud);
+  char *p = (char *)ptr - MEM_HDR;
+  size_t old = *(size_t *)p;
+  char *q = realloc(p, n + MEM_HDR);
+  if (q == NULL) return NULL;
+  *(size_t *)q = n;
+  s->mem_used = s->mem_used - old + n;
+  return q + MEM_HDR;
+}
+
+/* What counts against maxSessionMemory: nghttp2's own memory, bytes
+   waiting for the socket, the stream records and the bodies they hold in
+   memory (file segments are not memory). Constant time: the counters are
+   kept as things change. */
+static int memory_available(h2lua_session *se, h2_state *s, size_t more) {
+  size_t used = s->mem_used + se->home.nopen * sizeof(h2lua_stream) +
+                se->home.buffered + more;
+  if (se->conn) used += h2lua_conn_output_len(se->conn);
+  return used <= se->limits.max_session_memory;
+}
+
+/* ---- nghttp2 callbacks: they record and queue, nothing more ---- */
+
+/* Called for every frame header before nghttp2 looks at the frame. On a
+   server, a client HEADERS with a stream id the client skipped earlier
+   (never opened, so implicitly closed) ends the connection with
+   PROTOCOL_ERROR. (A client sees its own ids answered in any order.) */
+static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
+                          void *user_data) {
+  h2lua_session *se = user_data;
+  h2_state *s = se->ps;
+  if (se->is_client || hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0)
+    return 0;
+  int32_t id = hd->stream_id;
+  if (id > s->max_client_id) {
+    if (id > s->max_client_id + 2) {
+      if (s->nskipped == 32) { /* forget the oldest gap */
+        memmove(s->skipped, s->skipped + 1, 31 * sizeof(s->skipped[0]));
+        s->nskipped--;
+      }
+      s->skipped[s->nskipped].lo = s->max_client_id + 2;
+      s->skipped[s->nskipped].hi = id - 2;
+      s->nskipped++;
+    }
+    s->max_client_id = id;
+    return 0;
+  }
+  for (int i = 0; i < s->nskipped; i++) {
+    if (id >= s->skipped[i].lo && id <= s->skipped[i].hi) {
+      /* nghttp2 reads nothing more once terminating; the GOAWAY goes out
+         with the next flush and the session ends after it */
+      nghttp2_session_terminate_session(ngh, NGHTTP2_PROTOCOL_ERROR);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+static h2lua_stream *stream_of(nghttp2_session *ngh, int32_t id) {
+  return nghttp2_session_get_stream_user_data(ngh, id);
+}
+
+/* A HEADERS frame starts: a request opens a stream record (unless a
+   limit refuses it); other blocks append to their stream's record. */
+static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
+                            void *user_data) {
+  h2lua_session *se = user_data;
+  h2_state *s = se->ps;
+  h2lua_stream *st;
+  if (frame->hd.type == NGHTTP2_PUSH_PROMISE) {
+    /* a client: the promised stream gets its record now; the PUSH_PROMISE
+       fields are its request headers */
+    int32_t pid = frame->push_promise.promised_stream_id;
+    st = h2lua_session_stream(se, pid);
+    if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->watched = st->lua_read = 1;
+    nghttp2_session_set_stream_user_data(ngh, pid, st);
+    h2lua_stream_opened(st);
+    st->first_header = st->start_time;
+    return 0;
+  }
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  st = stream_of(ngh, frame->hd.stream_id);
+  if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL && !se->is_client) {
+    if (!memory_available(se, s, sizeof(h2lua_stream))) {
+      /* maxSessionMemory: refuse new streams while over it; a peer that
+         keeps opening them anyway ends the session */
+      if (s->rejected_streams++ >= se->limits.max_rejected_streams) {
+        nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_ENHANCE_YOUR_CALM);
+      h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_STREAM_REFUSED, &se->h);
+      if (ev) ev->u.refused.id = frame->hd.stream_id;
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st = h2lua_session_stream(se, frame->hd.stream_id);
+    if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, st);
+    h2lua_stream_opened(st);
+  }
+  if (st) {
+    st->block_start = st->hdrs.n;
+    if (st->first_header == 0) st->first_header = h2lua_now();
+  }
+  return 0;
+}
+
+/* Every header field (nghttp2 checked it against RFC 9113's rules). The
+   buffers are kept, refcounted, until Lua has the block. */
+static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
+                     nghttp2_rcbuf *name, nghttp2_rcbuf *value, uint8_t flags,
+                     void *user_data) {
+  h2lua_session *se = user_data;
+  int32_t id = frame->hd.type == NGHTTP2_PUSH_PROMISE
+                   ? frame->push_promise.promised_stream_id
+                   : frame->hd.stream_id;
+  h2lua_stream *st = stream_of(ngh, id);
+  if (st == NULL || st->closed) return 0;
+  if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs) {
+    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id,
+                              NGHTTP2_ENHANCE_YOUR_CALM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (h2lua_hblock_add_rc(&st->hdrs, name, value, flags) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (frame->hd.type == NGHTTP2_HEADERS &&
+      frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    const h2lua_hpair *p = &st->hdrs.pairs[st->hdrs.n - 1];
+    if (p->namelen == 7 && memcmp(p->name, ":method", 7) == 0 &&
+        p->valuelen == 4 && memcmp(p->value, "HEAD", 4) == 0)
+      st->head_request = 1;
+  }
+  return 0;
+}
+
+static void queue_headers(h2lua_session *se, h2lua_stream *st, int type,
+                          int end) {
+  h2lua_event *ev = h2lua_queue(se->h.rt, type, &st->h);
+  size_t npairs = st->hdrs.n - st->block_start;
+  if (ev) {
+    ev->u.headers.npairs = npairs;
+    ev->u.headers.end = end;
+  } else {
+    h2lua_hblock_consume(&st->hdrs, st->hdrs.n);
+  }
+}
+
+static void queue_stream(h2lua_session *se, h2lua_stream *st, size_t npairs,
+                         int end, int32_t parent) {
+  h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_STREAM, &se->h);
+  if (ev == NULL) return;
+  ev->u.stream.st = st;
+  ev->u.stream.npairs = npairs;
+  ev->u.stream.end = end;
+  ev->u.stream.parent = parent;
+}
+
+static void remote_ended(h2lua_stream *st) {
+  st->remote_ended = 1;
+  h2lua_queue(st->h.rt, H2LUA_EV_END, &st->h);
+}
+
+/* A whole frame arrived. Queues events only. */
+static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
+                         void *user_data) {
+  h2lua_session *se = user_data;
+  h2lua_rt *rt = se->h.rt;
+  h2lua_stream *st = frame->hd.stream_id ? stream_of(ngh, frame->hd.stream_id) : NULL;
+  int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  h2lua_event *ev;
+  se->frames_received++;
+  switch (frame->hd.type) {
+  case NGHTTP2_HEADERS:
+    if (st == NULL || st->closed) break;
+    if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      if (end) st->remote_ended = 1; /* said by the STREAM event itself */
+      queue_stream(se, st, st->hdrs.n - st->block_start, end, 0);
+      break;
+    }
+    if (se->is_client) {
+      /* a response, a 1xx, trailers, or the response to a push: Lua
+         tells them apart by :status */
+      queue_headers(se, st, H2LUA_EV_HEADERS, end);
+    } else if (end) {
+      queue_headers(se, st, H2LUA_EV_TRAILERS, 0);
+    } else {
+      /* a non-final block from a client: nothing to give Lua */
+      h2lua_hblock_consume(&st->hdrs, st->hdrs.n);
+    }
+    if (end) remote_ended(st);
+    break;
+  case NGHTTP2_PUSH_PROMISE: {
+    h2lua_stream *ps = stream_of(ngh, frame->push_promise.promised_stream_id);
+    if (ps == NULL || ps->closed) break;
+    queue_stream(se, ps, ps->hdrs.n, 0, frame->hd.stream_id);
+    break;
+  }
+  case NGHTTP2_ALTSVC: {
+    nghttp2_ext_altsvc *a = frame->ext.payload;
+    ev = h2lua_queue(rt, H2LUA_EV_ALTSVC, &se->h);
+    if (ev == NULL) break;
+    char *d = h2lua_event_alloc(ev, a->origin_len + 1 + a->field_value_len);
+    if (d == NULL) break;
+    memcpy(d, a->origin, a->origin_len);
+    d[a->origin_len] = 0;
+    memcpy(d + a->origin_len + 1, a->field_value, a->field_value_len);
+    ev->u.altsvc.stream_id = frame->hd.stream_id;
+    ev->u.altsvc.origin_len = a->origin_len;
+    break;
+  }
+  case NGHTTP2_ORIGIN: {
+    nghttp2_ext_origin *o = frame->ext.payload;
+    ev = h2lua_queue(rt, H2LUA_EV_ORIGIN, &se->h);
+    if (ev == NULL) break;
+    size_t len = 0;
+    for (size_t i = 0; i < o->nov; i++) len += o->ov[i].origin_len + 1;
+    char *p = h2lua_event_alloc(ev, len);
+    if (p == NULL) break;
+    for (size_t i = 0; i < o->nov; i++) {
+      memcpy(p, o->ov[i].origin, o->ov[i].origin_len);
+      p += o->ov[i].origin_len;
+      *p++ = 0;
+    }
+    ev->u.origin.n = o->nov;
+    break;
+  }
+  case NGHTTP2_DATA:
+    if (st && !st->closed && end) remote_ended(st);
+    break;
+  case NGHTTP2_SETTINGS:
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+      h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
+    } else {
+      se->peer_push = nghttp2_session_get_remote_settings(
+                          ngh, NGHTTP2_SETTINGS_ENABLE_PUSH) != 0;
+      h2lua_queue(rt, H2LUA_EV_REMOTE_SETTINGS, &se->h);
+    }
+    break;
+  case NGHTTP2_PING:
+    ev = h2lua_queue(rt, (frame->hd.flags & NGHTTP2_FLAG_ACK) ? H2LUA_EV_PING_ACK
+                                                              : H2LUA_EV_PING,
+                     &se->h);
+    if (ev) memcpy(ev->u.ping.payload, frame->ping.opaque_data, 8);
+    break;
+  case NGHTTP2_GOAWAY:
+    ev = h2lua_queue(rt, H2LUA_EV_GOAWAY, &se->h);
+    if (ev) {
+      ev->u.goaway.code = frame->goaway.error_code;
+      ev->u.goaway.last_id = frame->goaway.last_stream_id;
+      h2lua_event_data(ev, frame->goaway.opaque_data, frame->goaway.opaque_data_len);
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* A piece of a DATA frame: the bytes go to the stream's input. The
+   connection window is given back at once (after mem_recv), the stream
+   window only as Lua reads. */
+static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
+                              int32_t stream_id, const uint8_t *data,
+                              size_t len, void *user_data) {
+  h2lua_session *se = user_data;
+  h2_state *s = se->ps;
+  s->unconsumed_conn += len;
+  h2lua_stream *st = stream_of(ngh, stream_id);
+  if (st == NULL || st->closed) return 0;
+  if (h2lua_stream_in_add(st, data, len) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return 0;
+}
+
+/* A stream closed (from mem_recv or mem_send). The record is detached
+   from nghttp2 here and freed after Lua saw its close. */
+static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
+                           uint32_t error_code, void *user_data) {
+  h2lua_stream *st = stream_of(ngh, stream_id);
+  if (st == NULL) return 0;
+  nghttp2_session_set_stream_user_data(ngh, stream_id, NULL);
+  h2lua_stream_closed(st, error_code);
+  return 0;
+}
+
+/* A frame went out: counters, first-byte times; and once our side of a
+   server stream ended while the client is still sending, RST_STREAM
+   (NO_ERROR) tells it to stop (RFC 9113 8.1, as Node.js does). */
+static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
+                         void *user_data) {
+  h2lua_session *se = user_data;
+  se->frames_sent++;
+  int32_t id = frame->hd.stream_id;
+  if (id == 0) return 0;
+  h2lua_stream *st = NULL;
+  if (frame->hd.type == NGHTTP2_DATA) {
+    st = stream_of(ngh, id);
+    if (st) {
+      if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
+      st->bytes_written += frame->hd.length;
+    }
+  } else if (frame->hd.type == NGHTTP2_HEADERS) {
+    st = stream_of(ngh, id);
+  }
+  if (st && !se->is_client && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      !st->remote_ended && !st->closed &&
+      nghttp2_session_get_stream_remote_close(ngh, id) == 0)
+    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+/* nghttp2 could not send a frame we submitted (a header block over
+   maxSendHeaderBlockLength, say): 'frameError' in Lua. */
+static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
+                             int lib_error, void *user_data) {
+  h2lua_session *se = user_data;
+  if (lib_error == NGHTTP2_ERR_SESSION_CLOSING ||
+      lib_error == NGHTTP2_ERR_STREAM_CLOSED ||
+      lib_error == NGHTTP2_ERR_STREAM_CLOSING)
+    return 0;
+  h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_FRAME_ERROR, &se->h);
+  if (ev == NULL) return 0;
+  ev->u.frame_error.st = frame->hd.stream_id ? stream_of(ngh, frame->hd.stream_id) : NULL;
+  ev->u.frame_error.frame_type = frame->hd.type;
+  ev->u.frame_error.lib_error = lib_error;
+  ev->u.frame_error.stream_id = frame->hd.stream_id;
+  return 0;
+}
+
+/* PADDING_STRATEGY_MAX pads to the largest payload allowed; ALIGNED makes
+   the frame (with its 9-byte header) a multiple of 8 when it can. */
+static ssize_t on_select_padding(nghttp2_session *ngh,
+                                 const nghttp2_frame *frame,
+                                 size_t max_payloadlen, void *user_data) {
+  h2lua_session *se = user_data;
+  size_t len = frame->hd.length;
+  if (se->limits.padding == 2) return (ssize_t)max_payloadlen;
+  if (se->limits.padding == 1) {
+    size_t r = (len + 9) % 8;
+    if (r == 0) return (ssize_t)len;
+    size_t padded = len + (8 - r);
+    return (ssize_t)(padded < max_payloadlen ? padded : max_payloadlen);
+  }
+  return (ssize_t)len;
+}
+
+/* A frame nghttp2 found invalid: more than maxSessionInvalidFrames of them
+   end the session. */
+static int on_invalid_frame_recv(nghttp2_session *ngh,
+                                 const nghttp2_frame *frame, int lib_error,
+                                 void *user_data) {
+  h2lua_session *se = user_data;
+  h2_state *s = se->ps;
+  if (++s->invalid_frames > se->limits.max_invalid_frames)
+    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+  return 0;
+}
+
+static nghttp2_session_callbacks *callbacks;
+
+static nghttp2_session_callbacks *get_callbacks(void) {
+  if (callbacks) return callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback2(callbacks, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, on_invalid_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, on_frame_not_send);
+  nghttp2_session_callbacks_set_select_padding_callback(callbacks, on_select_padding);
+  return callbacks;
+}
+
+/* ---- the data provider ---- */
+
+/* Hands nghttp2 bytes from st->out. No bytes and no finish() yet: deferred
+   until the stream resumes it. */
+static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
+                            uint8_t *buf, size_t length, uint32_t *data_flags,
+                            nghttp2_data_source *source, void *user_data) {
+  h2lua_stream *st = source->ptr;
+  size_t avail = evbuffer_get_length(st->out);
+  size_t n = 0;
+  if (avail == 0 && !st->out_eof) {
+    st->deferred = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (avail > 0) {
+    n = h2lua_stream_out_take(st, buf, avail < length ? avail : length);
+    if (n == 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    avail -= n;
+  }
+  if (avail == 0) {
+    h2lua_stream_maybe_drain(st);
+    if (st->out_eof) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (st->want_trailers) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        if (!st->trailers_asked) {
+          st->trailers_asked = 1;
+          h2lua_queue(st->h.rt, H2LUA_EV_WANT_TRAILERS, &st->h);
+        }
+      }
+    }
+  }
+  return (ssize_t)n;
+}
+
+static nghttp2_data_provider provider_of(h2lua_stream *st) {
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = on_data_read;
+  return prd;
+}
+
+/* ---- the protocol operations ---- */
+
+static nghttp2_session *ngh_of_stream(h2lua_stream *st) {
+  return st->se ? h2lua_h2_ngh(st->se) : NULL;
+}
+
+static int h2_respond(h2lua_stream *st, const nghttp2_nv *nva, size_t n,
+                      int end) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  nghttp2_data_provider prd = provider_of(st);
+  int rv = nghttp2_submit_response(ngh, st->id, nva, n, end ? NULL : &prd);
+  if (rv != 0) return rv;
+  st->responded = 1;
+  if (end) st->out_eof = 1;
+  h2lua_mark_dirty(&st->se->h);
+  return 0;
+}
+
+static int h2_info(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  int rv = nghttp2_submit_headers(ngh, NGHTTP2_FLAG_NONE, st->id, NULL, nva, n, NULL);
+  h2lua_mark_dirty(&st->se->h);
+  return rv;
+}
+
+static int h2_trailers(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  int rv = nghttp2_submit_trailer(ngh, st->id, nva, n);
+  h2lua_mark_dirty(&st->se->h);
+  return rv;
+}
+
+static int h2_write(h2lua_stream *st, const void *p, size_t len, int fd,
+                    int64_t off) {
+  if (p) return h2lua_stream_out_add(st, p, len);
+  return h2lua_stream_out_add_file(st, fd, off, (int64_t)len);
+}
+
+static void h2_resume(h2lua_stream *st) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL) return;
+  if (st->deferred && st->responded) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(ngh, st->id);
+  }
+  h2lua_mark_dirty(&st->se->h);
+}
+
+static int h2_reset(h2lua_stream *st, uint32_t code) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  int rv = nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, st->id, code);
+  h2lua_mark_dirty(&st->se->h);
+  return rv;
+}
+
+static void h2_consumed(h2lua_stream *st, size_t n) {
+  nghttp2_session *ngh = ngh_of_stream(st);
+  if (ngh == NULL || st->closed) return;
+  nghttp2_session_consume_stream(ngh, st->id, n);
+  h2lua_mark_dirty(&st->se->h);
+}
+
+/* Hands what nghttp2 has to send to the connection, up to the threshold;
+   ends the session when neither side wants anything more. */
+static void h2_flush(h2lua_session *se) {
+  h2_state *s = state_of(se);
+  if (s == NULL || se->conn == NULL) return;
+  if (s->unconsumed_conn) {
+    nghttp2_session_consume_connection(s->ngh, s->unconsumed_conn);
+    s->unconsumed_conn = 0;
+  }
+  while (h2lua_conn_output_len(se->conn) < OUTPUT_WOULDBLOCK_THRESHOLD) {
+    const uint8_t *data;
+    ssize_t n = nghttp2_session_mem_send(s->ngh, &data);
+    if (n < 0) {
+      h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+      if (ev) ev->u.error.err = (int)n;
+      h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
+      return;
+    }
+    if (n == 0) break;
+    if (h2lua_conn_write(se->conn, data, (size_t)n) != 0) {
+      h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
+      return;
+    }
+    se->bytes_written += (uint64_t)n;
+  }
+  if (!nghttp2_session_want_read(s->ngh) && !nghttp2_session_want_write(s->ngh))
+    h2lua_session_teardown(se, NGHTTP2_NO_ERROR, 1);
+}
+
+/* Writes everything nghttp2 still has (a GOAWAY) to the connection,
+   whatever the threshold: the session ends right after. */
+static void send_final(h2lua_session *se, h2_state *s) {
+  const uint8_t *data;
+  ssize_t n;
+  while (se->conn && (n = nghttp2_session_mem_send(s->ngh, &data)) > 0)
+    h2lua_conn_write(se->conn, data, (size_t)n);
+}
+
+static void h2_input(h2lua_session *se) {
+  h2_state *s = state_of(se);
+  if (s == NULL || se->conn == NULL) return;
+  struct evbuffer *in = h2lua_conn_input(se->conn);
+  while (evbuffer_get_length(in) > 0) {
+    struct evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
+    se->bytes_read += v.iov_len;
+    ssize_t rv = nghttp2_session_mem_recv(s->ngh, v.iov_base, v.iov_len);
+    if (rv < 0) {
+      h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+      if (ev) ev->u.error.err = (int)rv;
+      /* a bad preface gets nothing; other errors a GOAWAY (a callback may
+         have chosen its code already) */
+      if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+        nghttp2_session_terminate_session(s->ngh, NGHTTP2_PROTOCOL_ERROR);
+        send_final(se, s);
+      }
+      h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR, 1);
+      return;
+    }
+    evbuffer_drain(in, (size_t)rv);
+    if (se->torn_down) return;
+  }
+}
+
+static void h2_teardown(h2lua_session *se) {
+  h2_state *s = se->ps;
+  if (s == NULL) return;
+  nghttp2_session_del(s->ngh);
+  free(s);
+  se->ps = NULL;
+}
+
+const h2lua_proto h2lua_h2_proto = {
+    .name = "h2",
+    .respond = h2_respond,
+    .info = h2_info,
+    .trailers = h2_trailers,
+    .write = h2_write,
+    .resume = h2_resume,
+    .reset = h2_reset,
+    .consumed = h2_consumed,
+    .flush = h2_flush,
+    .input = h2_input,
+    .teardown = h2_teardown,
+};
+
+int h2lua_h2_start(h2lua_session *se, const nghttp2_option *opt,
+                   const nghttp2_settings_entry *iv, size_t niv) {
+  h2_state *s = calloc(1, sizeof(*s));
+  if (s == NULL) return NGHTTP2_ERR_NOMEM;
+  s->max_client_id = -1;
+  s->mem.mem_user_data = s;
+  s->mem.malloc = mem_malloc;
+  s->mem.free = mem_free;
+  s->mem.calloc = mem_calloc;
+  s->mem.realloc = mem_realloc;
+  int rv = se->is_client
+               ? nghttp2_session_client_new3(&s->ngh, get_callbacks(), se, opt, &s->mem)
+               : nghttp2_session_server_new3(&s->ngh, get_callbacks(), se, opt, &s->mem);
+  if (rv != 0) {
+    free(s);
+    return rv;
+  }
+  se->proto = &h2lua_h2_proto;
+  se->ps = s;
+  nghttp2_submit_settings(s->ngh, NGHTTP2_FLAG_NONE, iv, niv);
+  h2lua_mark_dirty(&se->h);
+  return 0;
+}
+
+int h2lua_h2_upgrade(h2lua_session *se, const uint8_t *settings, size_t len,
+                     int head, h2lua_stream *st) {
+  h2_state *s = state_of(se);
+  if (s == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  int rv = nghttp2_session_upgrade2(s->ngh, settings, len, head, st);
+  if (rv != 0) return rv;
+  st->id = 1;
+  st->remote_ended = 1;
+  s->max_client_id = 1;
+  return 0;
+}
+
+int32_t h2lua_h2_request(h2lua_session *se, h2lua_stream *st,
+                         const nghttp2_priority_spec *pri,
+                         const nghttp2_nv *nva, size_t n, int end) {
+  h2_state *s = state_of(se);
+  if (s == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  nghttp2_data_provider prd = provider_of(st);
+  int32_t id = nghttp2_submit_request(s->ngh, pri, nva, n, end ? NULL : &prd, st);
+  if (id < 0) return id;
+  st->id = id;
+  st->responded = 1; /* our side's headers are out: writes may resume */
+  st->out_eof = end;
+  h2lua_mark_dirty(&se->h);
+  return id;
+}
+
+int32_t h2lua_h2_push(h2lua_stream *parent, h2lua_stream *st,
+                      const nghttp2_nv *nva, size_t n) {
+  nghttp2_session *ngh = ngh_of_stream(parent);
+  if (ngh == NULL) return NGHTTP2_ERR_STREAM_CLOSED;
+  int32_t id = nghttp2_submit_push_promise(ngh, NGHTTP2_FLAG_NONE, parent->id,
+                                           nva, n, st);
+  if (id < 0) return id;
+  st->id = id;
+  st->remote_ended = 1; /* a pushed request has no body */
+  h2lua_mark_dirty(&parent->se->h);
+  return id;
+}
+
+void h2lua_h2_close(h2lua_session *se) {
+  h2_state *s = state_of(se);
+  if (s == NULL || se->closing) return;
+  se->closing = 1;
+  nghttp2_submit_goaway(s->ngh, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(s->ngh),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  h2lua_mark_dirty(&se->h);
+}
+
+void h2lua_h2_destroy(h2lua_session *se, uint32_t code) {
+  h2_state *s = state_of(se);
+  if (s == NULL) {
+    h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+    return;
+  }
+  nghttp2_session_terminate_session(s->ngh, code);
+  send_final(se, s);
+  h2lua_session_teardown(se, code == NGHTTP2_NO_ERROR ? NGHTTP2_CANCEL : code, 1);
+}

@@ -1,0 +1,110 @@
+/*
+ * Sessions: one per connection, server or client side, whatever protocol
+ * it speaks. A session record holds its connection, its protocol (one of
+ * the implementations of h2lua_proto: HTTP/2 in h2.c, HTTP/1.1 in h1.c),
+ * its streams, and the limits they count against. The stream bindings
+ * talk to the protocol only through h2lua_proto, so no code above has a
+ * branch per protocol.
+ */
+#ifndef H2LUA_SESSION_H
+#define H2LUA_SESSION_H
+
+#include <nghttp2/nghttp2.h>
+
+#include "conn.h"
+#include "runtime.h"
+#include "stream.h"
+
+#define H2LUA_MAX_SETTINGS 16 /* entries in one SETTINGS we send */
+
+/* What a protocol does for the streams and the session above it. */
+typedef struct h2lua_proto {
+  const char *name;
+  /* Response headers (|end|: no body); 0, or an nghttp2 error code. */
+  int (*respond)(h2lua_stream *st, const nghttp2_nv *nva, size_t n, int end);
+  /* A 1xx block. */
+  int (*info)(h2lua_stream *st, const nghttp2_nv *nva, size_t n);
+  /* Trailers after the body (asked for with want_trailers). */
+  int (*trailers)(h2lua_stream *st, const nghttp2_nv *nva, size_t n);
+  /* Body bytes: |len| from |p|, or from file |fd| at |off| (taken) when
+     |p| is NULL; queued on st->out with the protocol's framing. 0, or -1. */
+  int (*write)(h2lua_stream *st, const void *p, size_t len, int fd,
+               int64_t off);
+  /* st->out gained bytes or its end: send when the peer can take it. */
+  void (*resume)(h2lua_stream *st);
+  /* Ends the stream abruptly with |code| (HTTP/1.1: closes). */
+  int (*reset)(h2lua_stream *st, uint32_t code);
+  /* Lua took |n| body bytes: the peer may send as many more. */
+  void (*consumed)(h2lua_stream *st, size_t n);
+  /* After Lua's turn: hand what is queued to the connection. */
+  void (*flush)(h2lua_session *se);
+  /* Bytes arrived on the connection. */
+  void (*input)(h2lua_session *se);
+  /* The session goes: free the protocol's state (no events). */
+  void (*teardown)(h2lua_session *se);
+} h2lua_proto;
+
+/* Per-session limits of the createServer/connect options that nghttp2
+   does not enforce itself. */
+typedef struct h2lua_limits {
+  size_t max_header_pairs;       /* maxHeaderListPairs */
+  size_t max_session_memory;     /* maxSessionMemory, bytes */
+  uint32_t max_invalid_frames;   /* maxSessionInvalidFrames */
+  uint32_t max_rejected_streams; /* maxSessionRejectedStreams */
+  int padding;                   /* PADDING_STRATEGY_* */
+} h2lua_limits;
+
+/* What a server gives every session it accepts (refcounted: sessions
+   outlive their server). */
+typedef struct h2lua_config {
+  int refs;
+  h2lua_handle *server;          /* NULL once the server record is gone */
+  nghttp2_option *opt;
+  nghttp2_settings_entry settings[H2LUA_MAX_SETTINGS];
+  size_t nsettings;
+  h2lua_limits limits;
+  int allow_http1;
+} h2lua_config;
+
+h2lua_config *h2lua_config_new(void);
+void h2lua_config_unref(h2lua_config *cfg);
+
+struct h2lua_session {
+  h2lua_handle h;
+  h2lua_conn *conn;          /* NULL once let go */
+  const h2lua_proto *proto;  /* NULL until the protocol is known */
+  void *ps;                  /* the protocol's state */
+  h2lua_config *cfg;         /* the server's; NULL for clients */
+  h2lua_stream_home home;
+  h2lua_limits limits;
+  unsigned is_client : 1, torn_down : 1, closing : 1, refd : 1, tls : 1;
+  unsigned peer_push : 1;    /* the peer accepts pushes (its SETTINGS) */
+  unsigned want_raw : 1;     /* Lua's 'stream' listeners take rawHeaders */
+  h2lua_addr local, remote;
+  /* metrics */
+  double start_time;
+  uint64_t bytes_read, bytes_written, frames_received, frames_sent;
+};
+
+/* A session record (listed: closed at lua_close). NULL when out of memory. */
+h2lua_session *h2lua_session_new(h2lua_rt *rt, int is_client,
+                                 h2lua_config *cfg, const h2lua_limits *limits);
+/* Puts |c| under |se| and takes its addresses. */
+void h2lua_session_attach(h2lua_session *se, h2lua_conn *c);
+/* A stream record for |id| on |se|. */
+h2lua_stream *h2lua_session_stream(h2lua_session *se, int32_t id);
+/* Ends the session now: open streams close with |code|, the protocol's
+   state goes, the connection closes (|graceful|: after what is queued is
+   written), and the final event is queued. */
+void h2lua_session_teardown(h2lua_session *se, uint32_t code, int graceful);
+
+/* The connection callbacks every session shares (the owners add open). */
+void h2lua_session_on_input(void *owner, h2lua_conn *c);
+void h2lua_session_on_writable(void *owner, h2lua_conn *c);
+void h2lua_session_on_closed(void *owner, h2lua_conn *c, int kind, int err,
+                             const char *why);
+void h2lua_session_on_timeout(void *owner, h2lua_conn *c);
+
+extern const h2lua_handle_vt h2lua_session_vt;
+
+#endif

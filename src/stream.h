@@ -1,0 +1,94 @@
+/*
+ * Stream records: one per request (HTTP/2 stream or HTTP/1.1 exchange),
+ * with the header block being received, the body waiting for Lua (in) and
+ * the body waiting for the protocol (out). Records are recycled with their
+ * buffers. A record lives until Lua has had its 'close' (or, when nothing
+ * in Lua waits for that, until the close was written into its object).
+ */
+#ifndef H2LUA_STREAM_H
+#define H2LUA_STREAM_H
+
+#include <event2/buffer.h>
+
+#include "headers.h"
+#include "runtime.h"
+
+/* What a session lends its streams: the list they are on and the counters
+   its limits read, kept up to date by every change here. */
+typedef struct h2lua_stream_home {
+  h2lua_stream *streams;
+  size_t nopen;            /* opened and not yet closed */
+  size_t buffered;         /* body bytes held in memory, both directions */
+  uint32_t max_concurrent, stream_count;
+} h2lua_stream_home;
+
+struct h2lua_stream {
+  h2lua_handle h;          /* Lua's stream object */
+  h2lua_session *se;       /* NULL once the session record is gone */
+  h2lua_stream_home *home; /* the session's, NULL with it */
+  int32_t id;
+  int http1;               /* HTTP/1.x minor version + 10, or 0 for HTTP/2 */
+  unsigned closed : 1;     /* closed (the close event is queued) */
+  unsigned responded : 1;  /* our headers went to the protocol */
+  unsigned out_eof : 1;    /* finish(): no more body after st->out */
+  unsigned deferred : 1;   /* HTTP/2: the data provider waits for bytes */
+  unsigned want_trailers : 1, trailers_asked : 1;
+  unsigned want_drain : 1, data_notified : 1;
+  unsigned remote_ended : 1, head_request : 1;
+  unsigned watched : 1;    /* Lua waits for something at close */
+  unsigned lua_read : 1;   /* Lua read the body: unread bytes go to it at close */
+  unsigned lua_bufsize : 1;/* Lua's bufferSize is not 0 */
+  unsigned push_allowed : 1;
+  uint32_t rst_code;
+  /* metrics: times in ms of the monotonic clock, 0 when not yet */
+  double start_time, first_header, first_byte, first_byte_sent;
+  uint64_t bytes_read, bytes_written;
+  struct evbuffer *in;     /* request body not yet read by Lua */
+  struct evbuffer *out;    /* response body not yet taken by the protocol */
+  size_t out_mem;          /* bytes of |out| in memory (not file segments) */
+  h2lua_hblock hdrs;       /* received fields not yet given to Lua */
+  size_t block_start;      /* first pair of the block being received */
+  h2lua_stream *next, *prev;
+};
+
+/* A record for stream |id| of |se|, on |home|'s list. NULL when out of
+   memory. */
+h2lua_stream *h2lua_stream_new(h2lua_rt *rt, h2lua_session *se,
+                               h2lua_stream_home *home, int32_t id);
+/* Counts |st| as open (metrics, limits). */
+void h2lua_stream_opened(h2lua_stream *st);
+/* Marks |st| closed with |code| and queues its final event; safe to call
+   twice. */
+void h2lua_stream_closed(h2lua_stream *st, uint32_t code);
+/* Takes |st| off its session (which is going away) without freeing it. */
+void h2lua_stream_detach(h2lua_stream *st);
+/* Frees |st| now (lua_close, or a stream Lua never saw). */
+void h2lua_stream_free(h2lua_stream *st);
+/* Frees the recycled records (at lua_close). */
+void h2lua_stream_pool_free(h2lua_rt *rt);
+
+/* Body in: appends bytes and queues EV_DATA once until Lua reads. */
+int h2lua_stream_in_add(h2lua_stream *st, const void *p, size_t len);
+/* Removes up to |max| bytes into |dst|; returns how many. */
+size_t h2lua_stream_in_take(h2lua_stream *st, void *dst, size_t max);
+/* Body out: bytes from Lua (copied), or a file range (not counted as
+   memory). Return 0, or -1. */
+int h2lua_stream_out_add(h2lua_stream *st, const void *p, size_t len);
+int h2lua_stream_out_add_file(h2lua_stream *st, int fd, int64_t offset,
+                              int64_t length);
+/* Removes up to |max| bytes of the body into |dst|; returns how many. */
+size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max);
+/* Moves the whole body queued so far to |dst| (file segments as they are). */
+void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst);
+/* Queues EV_DRAIN when Lua asked for it and the output is empty. */
+void h2lua_stream_maybe_drain(h2lua_stream *st);
+
+/* Pushes a new Lua stream object for |st| (the engine made the stream:
+   a request), with the fields the common path reads, and keeps it as the
+   stream's object. |session| and |headers| are stack indices. */
+void h2lua_stream_new_object(lua_State *L, h2lua_stream *st, int session,
+                             int headers, int end_stream, int push_allowed);
+
+extern const h2lua_handle_vt h2lua_stream_vt;
+
+#endif
