@@ -205,6 +205,10 @@ static int build_block(h1_state *h, h2lua_stream *st, int scheme_https) {
     }
   h2lua_hblock *b = &st->hdrs;
   st->block_start = b->n;
+  if (host && hostlen < sizeof(st->authority)) {
+    memcpy(st->authority, host, hostlen);
+    st->authority[hostlen] = 0;
+  }
   if (h2lua_hblock_add_copy(b, ":method", 7, method, strlen(method)) ||
       h2lua_hblock_add_copy(b, ":path", 5, url, strlen(url)) ||
       h2lua_hblock_add_copy(b, ":scheme", 7, scheme_https ? "https" : "http",

@@ -204,6 +204,13 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
     if (p->namelen == 7 && memcmp(p->name, ":method", 7) == 0 &&
         p->valuelen == 4 && memcmp(p->value, "HEAD", 4) == 0)
       st->head_request = 1;
+    else if (((p->namelen == 10 && memcmp(p->name, ":authority", 10) == 0) ||
+              (p->namelen == 4 && memcmp(p->name, "host", 4) == 0 &&
+               st->authority[0] == 0)) &&
+             p->valuelen < sizeof(st->authority)) {
+      memcpy(st->authority, p->value, p->valuelen);
+      st->authority[p->valuelen] = 0;
+    }
   }
   return 0;
 }

@@ -83,6 +83,69 @@ void h2lua_hblock_free(h2lua_hblock *b) {
   b->bytes = 0;
 }
 
+/* Lua strings for the field names and values peers send again and
+   again, anchored in the registry: pushing one costs a lookup here, not
+   Lua's hashing and interning. Direct-mapped; a miss replaces. */
+#define SCACHE_SIZE 256
+#define SCACHE_MAXLEN 48
+
+typedef struct scache_entry {
+  uint32_t hash;
+  uint8_t len;
+  char bytes[SCACHE_MAXLEN];
+  int ref;
+} scache_entry;
+
+static void scache_free(h2lua_rt *rt) {
+  free(rt->strcache);
+  rt->strcache = NULL;
+}
+
+static void push_cached(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len) {
+  if (len > SCACHE_MAXLEN) {
+    lua_pushlstring(L, (const char *)p, len);
+    return;
+  }
+  scache_entry *cache = rt->strcache;
+  if (cache == NULL) {
+    cache = rt->strcache = malloc(SCACHE_SIZE * sizeof(*cache));
+    if (cache == NULL) {
+      lua_pushlstring(L, (const char *)p, len);
+      return;
+    }
+    for (int i = 0; i < SCACHE_SIZE; i++) cache[i].ref = LUA_NOREF;
+    h2lua_rt_on_close(rt, scache_free);
+  }
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 16777619u;
+  scache_entry *e = &cache[(h ^ (h >> 16)) & (SCACHE_SIZE - 1)];
+  if (e->ref != LUA_NOREF && e->hash == h && e->len == len &&
+      memcmp(e->bytes, p, len) == 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
+    return;
+  }
+  lua_pushlstring(L, (const char *)p, len);
+  lua_pushvalue(L, -1);
+  if (e->ref == LUA_NOREF) e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_rawseti(L, LUA_REGISTRYINDEX, e->ref);
+  e->hash = h;
+  e->len = (uint8_t)len;
+  memcpy(e->bytes, p, len);
+}
+
+/* Whether pair |i| repeats the name of an earlier one (small blocks are
+   checked here, in C; larger ones by the table itself). */
+static int repeats(const h2lua_hblock *b, size_t i) {
+  const h2lua_hpair *p = &b->pairs[i];
+  for (size_t j = 0; j < i; j++) {
+    const h2lua_hpair *q = &b->pairs[j];
+    if (q->namelen == p->namelen && memcmp(q->name, p->name, p->namelen) == 0)
+      return 1;
+  }
+  return 0;
+}
+#define SMALL_BLOCK 24
+
 static int is(const h2lua_hpair *p, const char *s, size_t len) {
   return p->namelen == len && memcmp(p->name, s, len) == 0;
 }
@@ -131,8 +194,8 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
   lua_Integer nsens = 0;
   for (size_t i = 0; i < npairs; i++) {
     const h2lua_hpair *p = &b->pairs[i];
-    lua_pushlstring(L, (const char *)p->name, p->namelen);
-    lua_pushlstring(L, (const char *)p->value, p->valuelen);
+    push_cached(L, rt, p->name, p->namelen);
+    push_cached(L, rt, p->value, p->valuelen);
     if (rawt) {
       lua_pushvalue(L, -2);
       lua_rawseti(L, rawt, (lua_Integer)(2 * i + 1));
@@ -159,6 +222,15 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
       lua_rawseti(L, sens, ++nsens);
     }
     /* stack: name value */
+    if (npairs <= SMALL_BLOCK && !repeats(b, i)) {
+      if (setcookie) {
+        lua_createtable(L, 1, 0);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+      }
+      lua_rawset(L, h);
+      continue;
+    }
     lua_pushvalue(L, -2);
     int t = lua_rawget(L, h);
     if (t == LUA_TNIL) {
@@ -291,6 +363,7 @@ static int clean_value(const char *v, size_t len) {
 #define MAX_FAST_FIELDS 64
 
 int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
+                           int key_status, int key_date,
                            nghttp2_nv **nva, size_t *n, int *status) {
   static char numbers[MAX_FAST_FIELDS][24];
   static char status_buf[4];
@@ -298,7 +371,7 @@ int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
   size_t count = 1, nnum = 0;
   int st = 200, has_date = 0;
   if (reserve(MAX_FAST_FIELDS + 2) != 0) return 0;
-  lua_createtable(L, 0, 4); /* sentHeaders */
+  lua_createtable(L, 0, 6); /* sentHeaders */
   int copy = lua_gettop(L);
   if (!lua_isnil(L, idx)) {
     lua_pushnil(L);
@@ -350,8 +423,9 @@ int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
   scratch[0].value = (uint8_t *)status_buf;
   scratch[0].valuelen = 3;
   scratch[0].flags = NGHTTP2_NV_FLAG_NONE;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, key_status);
   lua_pushinteger(L, st);
-  lua_setfield(L, copy, ":status");
+  lua_rawset(L, copy);
   if (add_date && !has_date) {
     size_t dl;
     const char *d = h2lua_date(&dl);
@@ -361,8 +435,9 @@ int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
     e->value = (uint8_t *)d;
     e->valuelen = dl;
     e->flags = NGHTTP2_NV_FLAG_NONE;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, key_date);
     lua_pushlstring(L, d, dl);
-    lua_setfield(L, copy, "date");
+    lua_rawset(L, copy);
   }
   *nva = scratch;
   *n = count;

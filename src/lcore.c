@@ -15,7 +15,7 @@
 static const char RT_KEY = 'r';
 
 /* core.init{dispatch=, traceback=, drain=, worker=, stream_entry=,
-   stream_mt=, single=, sensitive=, respond=, finish=} -> nil: the Lua
+   single=, sensitive=, respond=, finish=} -> nil: the Lua
    values the engine calls or builds with (those given are replaced) */
 static int lcore_init(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
@@ -26,7 +26,6 @@ static int lcore_init(lua_State *L) {
       {"drain", offsetof(h2lua_rt, drain_ref)},
       {"worker", offsetof(h2lua_rt, worker_ref)},
       {"stream_entry", offsetof(h2lua_rt, stream_entry_ref)},
-      {"stream_mt", offsetof(h2lua_rt, stream_mt_ref)},
       {"single", offsetof(h2lua_rt, single_ref)},
       {"sensitive", offsetof(h2lua_rt, sensitive_ref)},
       {"respond", offsetof(h2lua_rt, respond_ref)},

@@ -33,9 +33,10 @@ static const h2lua_proto *proto_of(h2lua_stream *st) { return st->se->proto; }
 
 /* ---- the common path, called as methods ---- */
 
-static h2lua_stream *stream_of_self(lua_State *L) {
+static h2lua_stream *stream_of_self(lua_State *L, h2lua_rt *rt) {
   if (lua_type(L, 1) != LUA_TTABLE) return NULL;
-  lua_getfield(L, 1, "_box");
+  h2lua_pushkey(L, rt, H2LUA_K_BOX);
+  lua_rawget(L, 1);
   h2lua_box *b = lua_touserdata(L, -1);
   h2lua_stream *st = NULL;
   if (b && lua_rawlen(L, -1) == sizeof(*b) && b->magic == H2LUA_MAGIC_STREAM)
@@ -52,10 +53,6 @@ static int call_lua(lua_State *L, int ref, int nargs) {
   return lua_gettop(L);
 }
 
-static void set_true(lua_State *L, const char *k) {
-  lua_pushboolean(L, 1);
-  lua_setfield(L, 1, k);
-}
 
 /* stream:respond([headers][, options]) -> nil. Plain headers and no
    options: checked, sent and recorded (headersSent, sentHeaders) here. */
@@ -67,24 +64,27 @@ static int lstream_respond_method(lua_State *L) {
   nghttp2_nv *nva;
   size_t n;
   int status;
-  if ((nargs >= 3 && !lua_isnil(L, 3)) || (st = stream_of_self(L)) == NULL ||
+  if ((nargs >= 3 && !lua_isnil(L, 3)) || (st = stream_of_self(L, rt)) == NULL ||
       st->responded)
     return call_lua(L, rt->respond_ref, nargs);
   lua_settop(L, 2);
   int t = lua_type(L, 2);
   if ((t != LUA_TNIL && t != LUA_TTABLE) ||
-      !h2lua_nv_fast_response(L, 2, 1, &nva, &n, &status))
+      !h2lua_nv_fast_response(L, 2, 1, rt->key_ref[H2LUA_K_STATUS],
+                              rt->key_ref[H2LUA_K_DATE], &nva, &n, &status))
     return call_lua(L, rt->respond_ref, nargs);
   int end = status == 204 || status == 205 || status == 304 || st->head_request;
   if (proto_of(st)->respond(st, nva, n, end) != 0) {
     lua_settop(L, 2);
     return call_lua(L, rt->respond_ref, nargs);
   }
-  lua_setfield(L, 1, "sentHeaders");
-  set_true(L, "headersSent");
+  h2lua_pushkey(L, rt, H2LUA_K_SENTHEADERS);
+  lua_insert(L, -2);
+  lua_rawset(L, 1);
+  h2lua_set_true(L, rt, 1, H2LUA_K_HEADERSSENT);
   if (end) {
-    set_true(L, "writableEnded");
-    set_true(L, "_implicit_end");
+    h2lua_set_true(L, rt, 1, H2LUA_K_WRITABLEENDED);
+    h2lua_set_true(L, rt, 1, H2LUA_K_IMPLICIT_END);
   }
   return 0;
 }
@@ -98,11 +98,9 @@ static int lstream_finish_method(lua_State *L) {
   int t = lua_type(L, 2);
   if (nargs > 3 || (nargs == 3 && !lua_isnil(L, 3)) ||
       (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TSTRING) ||
-      (st = stream_of_self(L)) == NULL || !st->responded || st->out_eof ||
-      st->want_trailers || lua_getfield(L, 1, "_trailers_later") != LUA_TBOOLEAN ||
-      lua_toboolean(L, -1))
+      (st = stream_of_self(L, rt)) == NULL || !st->responded || st->out_eof ||
+      st->want_trailers)
     return call_lua(L, rt->finish_ref, nargs);
-  lua_pop(L, 1);
   if (t == LUA_TSTRING) {
     size_t len;
     const char *data = lua_tolstring(L, 2, &len);
@@ -111,8 +109,8 @@ static int lstream_finish_method(lua_State *L) {
   }
   st->out_eof = 1;
   proto_of(st)->resume(st);
-  set_true(L, "writableEnded");
-  set_true(L, "_explicit_end");
+  h2lua_set_true(L, rt, 1, H2LUA_K_WRITABLEENDED);
+  h2lua_set_true(L, rt, 1, H2LUA_K_EXPLICIT_END);
   lua_settop(L, 1);
   return 1;
 }
@@ -265,6 +263,37 @@ static int lstream_alive(lua_State *L) {
 static int lstream_watch(lua_State *L) {
   h2lua_stream *st = any_stream(L, 1);
   if (st) st->watched = 1;
+  return 0;
+}
+
+/* core.adopt(box, stream) -> nil: |stream| is the Lua object of the
+   engine-made stream behind |box| (its events go to it) */
+static int lstream_adopt(lua_State *L) {
+  h2lua_stream *st = any_stream(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (st) h2lua_handle_adopt(L, &st->h, 2);
+  return 0;
+}
+
+/* core.object(box) -> the Lua object of the stream behind |box|, or nil */
+static int lstream_object(lua_State *L) {
+  h2lua_stream *st = any_stream(L, 1);
+  return st ? h2lua_handle_push(L, &st->h) : 0;
+}
+
+/* core.stream_authority(box) -> the request's :authority (or Host) | nil */
+static int lstream_authority(lua_State *L) {
+  h2lua_stream *st = any_stream(L, 1);
+  if (st == NULL || st->authority[0] == 0) return 0;
+  lua_pushstring(L, st->authority);
+  return 1;
+}
+
+/* core.want_trailers(box) -> nil: the body ends without END_STREAM and
+   'wantTrailers' follows */
+static int lstream_want_trailers(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  if (st) st->want_trailers = 1;
   return 0;
 }
 
@@ -486,6 +515,10 @@ const luaL_Reg h2lua_stream_funcs[] = {
     {"buffered", lstream_buffered},
     {"stream_alive", lstream_alive},
     {"watch", lstream_watch},
+    {"adopt", lstream_adopt},
+    {"object", lstream_object},
+    {"want_trailers", lstream_want_trailers},
+    {"stream_authority", lstream_authority},
     {"stream_priority", lstream_priority},
     {"stream_metrics", lstream_metrics},
     {"push", lstream_push},

@@ -380,7 +380,7 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
   memset(rt, 0, sizeof(*rt));
   int *refs[] = {&rt->dispatch_ref,     &rt->traceback_ref, &rt->drain_ref,
                  &rt->worker_ref,       &rt->pool_ref,      &rt->ours_ref,
-                 &rt->stream_entry_ref, &rt->stream_mt_ref, &rt->single_ref,
+                 &rt->stream_entry_ref, &rt->single_ref,
                  &rt->sensitive_ref,    &rt->state_mt_ref,  &rt->respond_ref,
                  &rt->finish_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
@@ -396,6 +396,15 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
   lua_pushliteral(L, "h2lua.Runtime");
   lua_setfield(L, -2, "__name");
   lua_setmetatable(L, -2);
+  static const char *const keys[] = {
+#define H2LUA_KEY_NAME(id, str) str,
+      H2LUA_KEYS(H2LUA_KEY_NAME)
+#undef H2LUA_KEY_NAME
+  };
+  for (int i = 0; i < H2LUA_K_COUNT; i++) {
+    lua_pushstring(L, keys[i]);
+    rt->key_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   /* the pool of idle coroutines and the weak set of ours */
   lua_newtable(L);
   rt->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -31,6 +31,7 @@
 
 #include "compat.h"
 #include "events.h"
+#include "keys.h"
 
 typedef struct h2lua_rt h2lua_rt;
 typedef struct h2lua_handle h2lua_handle;
@@ -121,9 +122,10 @@ struct h2lua_rt {
   int running, stopped, closing, pumping, drain_wanted, observe;
   /* Lua values the engine calls or builds with (registry references) */
   int dispatch_ref, traceback_ref, drain_ref, worker_ref, pool_ref, ours_ref;
-  int stream_entry_ref, stream_mt_ref, single_ref, sensitive_ref,
+  int stream_entry_ref, single_ref, sensitive_ref,
       state_mt_ref, respond_ref, finish_ref;
   int npool;        /* idle coroutines in the pool table */
+  int key_ref[H2LUA_K_COUNT]; /* the interned field names (keys.h) */
   /* the event queue (FIFO) and the event being delivered */
   h2lua_event *ev;
   size_t ev_head, ev_len, ev_cap;
@@ -136,6 +138,7 @@ struct h2lua_rt {
   /* what the layers above keep per runtime, freed at lua_close */
   void *dns;          /* conn.c: the resolver */
   void *stream_pool;  /* stream.c: recycled stream records */
+  void *strcache;     /* headers.c: Lua strings of common fields */
   int nstream_pool;
   void (*finalizers[8])(h2lua_rt *rt);
   int nfinalizers;
@@ -198,6 +201,17 @@ void *h2lua_box_get(lua_State *L, int idx, int magic, int *wrong);
 
 /* The value a worker yields when its function returned (core.DONE). */
 void *h2lua_done_marker(void);
+
+/* Pushes the interned field name |k| (keys.h). */
+static inline void h2lua_pushkey(lua_State *L, const h2lua_rt *rt, int k) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->key_ref[k]);
+}
+/* t[k] = true, for a table at absolute index |t| without __newindex. */
+static inline void h2lua_set_true(lua_State *L, const h2lua_rt *rt, int t, int k) {
+  h2lua_pushkey(L, rt, k);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, t);
+}
 
 /* Registers a function run at lua_close after every handle is closed. */
 void h2lua_rt_on_close(h2lua_rt *rt, void (*fn)(h2lua_rt *rt));

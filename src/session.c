@@ -208,7 +208,9 @@ static void session_result(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
 }
 
 /* A new request goes straight to a pooled coroutine running Lua's stream
-   entry: no dispatcher, no scheduler layers. */
+   entry, which makes the stream object (a table constructor is cheaper
+   than fields set from C) and hands it back with core.adopt: no
+   dispatcher, no scheduler layers. */
 static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_session *se = (h2lua_session *)h;
   h2lua_rt *rt = h->rt;
@@ -216,22 +218,21 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_stream *st = ev->u.stream.st;
   if (!h2lua_handle_push(L, h)) return 1;
   int session = lua_gettop(L);
-  h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
-  int headers = session + 1;
-  if (!se->want_raw) lua_pushnil(L);
-  int raw = session + 2;
-  int push_ok = !st->http1 && se->peer_push && !se->closing;
-  h2lua_stream_new_object(L, st, session, headers, ev->u.stream.end, push_ok);
-  int stream = raw + 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stream_entry_ref);
-  lua_pushvalue(L, stream); /* the owner: errors answer on the stream */
+  st->h.box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st, rt->state_mt_ref);
+  lua_pushvalue(L, -1); /* the owner: errors answer on the stream */
   lua_pushvalue(L, session);
-  lua_pushvalue(L, stream);
-  lua_pushvalue(L, headers);
-  lua_pushinteger(L, ev->u.stream.end ? (NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM)
-                                      : NGHTTP2_FLAG_END_HEADERS);
-  lua_pushvalue(L, raw);
-  h2lua_spawn(L, rt, 5);
+  lua_insert(L, -2);    /* entry box session box */
+  lua_pushinteger(L, st->id);
+  h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
+  if (!se->want_raw) lua_pushnil(L);
+  lua_pushboolean(L, ev->u.stream.end);
+  lua_pushinteger(L, st->http1);
+  st->push_allowed = !st->http1 && se->peer_push && !se->closing;
+  lua_pushboolean(L, st->push_allowed);
+  lua_pushboolean(L, st->head_request);
+  /* stream_entry(session, box, id, headers, raw, end, http1, push, head) */
+  h2lua_spawn(L, rt, 9);
   return 1;
 }
 

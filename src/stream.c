@@ -190,63 +190,28 @@ void h2lua_stream_maybe_drain(h2lua_stream *st) {
 
 /* ---- Lua ---- */
 
-static void set_bool(lua_State *L, int t, const char *k) {
-  lua_pushboolean(L, 1);
-  lua_setfield(L, t, k);
-}
-
-void h2lua_stream_new_object(lua_State *L, h2lua_stream *st, int session,
-                             int headers, int end_stream, int push_allowed) {
-  h2lua_rt *rt = st->h.rt;
-  lua_createtable(L, 0, 16);
-  int t = lua_gettop(L);
-  st->h.box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st, rt->state_mt_ref);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, t, "state"); /* the box is also the live state view */
-  lua_setfield(L, t, "_box");
-  lua_pushinteger(L, st->id);
-  lua_setfield(L, t, "id");
-  lua_pushvalue(L, session);
-  lua_setfield(L, t, "session");
-  lua_pushvalue(L, headers);
-  lua_setfield(L, t, "_headers");
-  if (end_stream) {
-    set_bool(L, t, "endAfterHeaders");
-    set_bool(L, t, "_remote_ended");
-  }
-  if (st->head_request) set_bool(L, t, "_head");
-  if (push_allowed) {
-    st->push_allowed = 1;
-    set_bool(L, t, "pushAllowed");
-  }
-  if (st->http1) {
-    set_bool(L, t, "_h1");
-    lua_pushstring(L, st->http1 == 10 ? "1.0" : "1.1");
-    lua_setfield(L, t, "_http_version");
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stream_mt_ref);
-  lua_setmetatable(L, t);
-  lua_pushvalue(L, t);
-  st->h.ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
 /* Without anyone in Lua waiting for 'close', the close is written into
    the object instead of running Lua for it (the common case). */
 static void close_quietly(h2lua_stream *st, uint32_t code, lua_State *L) {
+  h2lua_rt *rt = st->h.rt;
   if (!h2lua_handle_push(L, &st->h)) return;
   int t = lua_gettop(L);
-  set_bool(L, t, "closed");
-  set_bool(L, t, "destroyed");
+  h2lua_set_true(L, rt, t, H2LUA_K_CLOSED);
+  h2lua_set_true(L, rt, t, H2LUA_K_DESTROYED);
+  h2lua_pushkey(L, rt, H2LUA_K_RSTCODE);
   lua_pushinteger(L, code);
-  lua_setfield(L, t, "rstCode");
-  if (code != NGHTTP2_NO_ERROR && !st->out_eof) set_bool(L, t, "aborted");
+  lua_rawset(L, t);
+  if (code != NGHTTP2_NO_ERROR && !st->out_eof)
+    h2lua_set_true(L, rt, t, H2LUA_K_ABORTED);
   if (st->lua_bufsize) {
+    h2lua_pushkey(L, rt, H2LUA_K_BUFFERSIZE);
     lua_pushinteger(L, 0);
-    lua_setfield(L, t, "bufferSize");
+    lua_rawset(L, t);
   }
   if (st->push_allowed) {
+    h2lua_pushkey(L, rt, H2LUA_K_PUSHALLOWED);
     lua_pushboolean(L, 0);
-    lua_setfield(L, t, "pushAllowed");
+    lua_rawset(L, t);
   }
 }
 

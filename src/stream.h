@@ -47,6 +47,7 @@ struct h2lua_stream {
   struct evbuffer *out;    /* response body not yet taken by the protocol */
   size_t out_mem;          /* bytes of |out| in memory (not file segments) */
   h2lua_hblock hdrs;       /* received fields not yet given to Lua */
+  char authority[256];     /* of the request: what pushes on it inherit */
   size_t block_start;      /* first pair of the block being received */
   h2lua_stream *next, *prev;
 };
@@ -82,12 +83,6 @@ size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max);
 void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst);
 /* Queues EV_DRAIN when Lua asked for it and the output is empty. */
 void h2lua_stream_maybe_drain(h2lua_stream *st);
-
-/* Pushes a new Lua stream object for |st| (the engine made the stream:
-   a request), with the fields the common path reads, and keeps it as the
-   stream's object. |session| and |headers| are stack indices. */
-void h2lua_stream_new_object(lua_State *L, h2lua_stream *st, int session,
-                             int headers, int end_stream, int push_allowed);
 
 extern const h2lua_handle_vt h2lua_stream_vt;
 

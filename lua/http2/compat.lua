@@ -247,7 +247,7 @@ function res_methods:finish(data, cb)
   self._ended = true
   begin_send(self)
   local st = self.stream
-  if self._trailers then st._trailers_later = true end
+  if self._trailers then st:_trailersLater() end
   st:finish(data)
   return self
 end

@@ -373,21 +373,38 @@ handlers[EV.UPGRADED] = function(session)
 end
 
 local compat
--- A new request on a server session: the engine creates the stream object
--- and runs this in a pooled coroutine (the stream owns its errors).
+local adopt, Stream_mt = core.adopt, Stream
+local END_STREAM = C.NGHTTP2_FLAG_END_STREAM
+local FLAGS, FLAGS_END = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_HEADERS | C.NGHTTP2_FLAG_END_STREAM
+
+-- A new request on a server session: the engine runs this in a pooled
+-- coroutine (the stream's box owns its errors). The stream object is made
+-- here with every field the common path sets, so the table is sized once.
 -- HTTP/1.1 requests go to the Compatibility API only, as in Node.js.
-local function stream_entry(session, stream, headers, flags, raw)
+local function stream_entry(session, box, id, headers, raw, ended, http1, push_ok, head)
+  local stream = setmetatable({
+    _box = box, state = box, id = id, session = session,
+    headersSent = false, sentHeaders = false, writableEnded = false,
+    _explicit_end = false, closed = false, destroyed = false,
+    endAfterHeaders = ended, _remote_ended = ended, pushAllowed = push_ok,
+  }, Stream_mt)
+  if head then stream._head = true end
+  adopt(box, stream)
   local server = session._server
-  if stream._h1 then
+  if http1 ~= 0 then
+    stream._h1 = true
+    stream._http_version = http1 == 10 and "1.0" or "1.1"
+    stream.endAfterHeaders = false
     compat = compat or require "http2.compat"
     if server then compat.dispatch(server, stream, headers, raw) end
     return
   end
+  local flags = ended and FLAGS_END or FLAGS
   local evs = rawget(session, "_events")
   if evs and evs.stream then session:emit("stream", stream, headers, flags, raw) end
   if server then server:_onstream(stream, headers, flags, raw) end
 end
-core.init { stream_entry = stream_entry, stream_mt = Stream }
+core.init { stream_entry = stream_entry }
 
 -- One-shot events a wait must not miss.
 function methods:_sticky(name)

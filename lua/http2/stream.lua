@@ -176,8 +176,7 @@ function methods:pushStream(headers, options, cb)
   for k, v in pairs(headers) do h[k] = v end
   if h[":method"] == nil then h[":method"] = "GET" end
   if h[":authority"] == nil and h.host == nil then
-    local ph = self._headers
-    h[":authority"] = ph and (ph[":authority"] or ph.host)
+    h[":authority"] = rawget(self, "_authority") or core.stream_authority(self._box)
   end
   if h[":scheme"] == nil then h[":scheme"] = self.session.encrypted and "https" or "http" end
   if h[":path"] == nil then h[":path"] = "/" end
@@ -188,7 +187,7 @@ function methods:pushStream(headers, options, cb)
   push.readableEnded = true
   push.pushAllowed = true -- the peer takes pushes (nested ones raise below)
   push.sentHeaders = h
-  push._headers = h
+  push._authority = h[":authority"] or h.host
   local box, id = core.push(self._box, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
   if not box then
     local err = id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
@@ -388,6 +387,12 @@ local function finish(self, data, cb)
   return self
 end
 methods.finish = core.stream_finish_method
+
+-- The body ends without END_STREAM: 'wantTrailers' follows (compat).
+function methods:_trailersLater()
+  self._trailers_later = true
+  if self._box then core.want_trailers(self._box) end
+end
 methods["end"] = methods.finish
 core.init { respond = respond, finish = finish }
 
