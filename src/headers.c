@@ -362,8 +362,23 @@ static int clean_value(const char *v, size_t len) {
 
 #define MAX_FAST_FIELDS 64
 
-int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
-                           int key_status, int key_date,
+/* The date as a Lua string, made once a second. */
+static void push_date(lua_State *L, h2lua_rt *rt, const char *d, size_t dl) {
+  if (rt->date_ref != LUA_NOREF && rt->date_str == d && rt->date_len == dl &&
+      memcmp(rt->date_copy, d, dl) == 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->date_ref);
+    return;
+  }
+  lua_pushlstring(L, d, dl);
+  lua_pushvalue(L, -1);
+  if (rt->date_ref == LUA_NOREF) rt->date_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_rawseti(L, LUA_REGISTRYINDEX, rt->date_ref);
+  rt->date_str = d;
+  rt->date_len = dl < sizeof(rt->date_copy) ? dl : sizeof(rt->date_copy);
+  memcpy(rt->date_copy, d, rt->date_len);
+}
+
+int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
                            nghttp2_nv **nva, size_t *n, int *status) {
   static char numbers[MAX_FAST_FIELDS][24];
   static char status_buf[4];
@@ -417,13 +432,15 @@ int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
       lua_rawset(L, copy);
     }
   }
-  snprintf(status_buf, sizeof(status_buf), "%d", st);
+  status_buf[0] = (char)('0' + st / 100);
+  status_buf[1] = (char)('0' + st / 10 % 10);
+  status_buf[2] = (char)('0' + st % 10);
   scratch[0].name = (uint8_t *)":status";
   scratch[0].namelen = 7;
   scratch[0].value = (uint8_t *)status_buf;
   scratch[0].valuelen = 3;
   scratch[0].flags = NGHTTP2_NV_FLAG_NONE;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, key_status);
+  h2lua_pushkey(L, rt, H2LUA_K_STATUS);
   lua_pushinteger(L, st);
   lua_rawset(L, copy);
   if (add_date && !has_date) {
@@ -435,8 +452,8 @@ int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
     e->value = (uint8_t *)d;
     e->valuelen = dl;
     e->flags = NGHTTP2_NV_FLAG_NONE;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, key_date);
-    lua_pushlstring(L, d, dl);
+    h2lua_pushkey(L, rt, H2LUA_K_DATE);
+    push_date(L, rt, d, dl);
     lua_rawset(L, copy);
   }
   *nva = scratch;

@@ -60,11 +60,9 @@ int h2lua_nv_from_args(lua_State *L, int first, int sensitive_idx,
    no connection-specific field. On success returns 1, fills *nva and *n with
    ":status" first and a "date" added when |add_date| and none is given,
    sets *status, and pushes a copy of the table with ":status" (and
-   "date") set: Node's sentHeaders (|key_status| and |key_date|: registry
-   references to those names). Returns 0, pushing nothing, when the
+   "date") set: Node's sentHeaders. Returns 0, pushing nothing, when the
    table needs the full checks (Lua's), which also raise Node's errors. */
-int h2lua_nv_fast_response(lua_State *L, int idx, int add_date,
-                           int key_status, int key_date,
+int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
                            nghttp2_nv **nva, size_t *n, int *status);
 
 #endif

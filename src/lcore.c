@@ -14,7 +14,7 @@
 
 static const char RT_KEY = 'r';
 
-/* core.init{dispatch=, traceback=, drain=, worker=, stream_entry=,
+/* core.init{dispatch=, traceback=, drain=, worker=, failed=, stream_entry=,
    single=, sensitive=, respond=, finish=} -> nil: the Lua
    values the engine calls or builds with (those given are replaced) */
 static int lcore_init(lua_State *L) {
@@ -25,6 +25,7 @@ static int lcore_init(lua_State *L) {
       {"traceback", offsetof(h2lua_rt, traceback_ref)},
       {"drain", offsetof(h2lua_rt, drain_ref)},
       {"worker", offsetof(h2lua_rt, worker_ref)},
+      {"failed", offsetof(h2lua_rt, failed_ref)},
       {"stream_entry", offsetof(h2lua_rt, stream_entry_ref)},
       {"single", offsetof(h2lua_rt, single_ref)},
       {"sensitive", offsetof(h2lua_rt, sensitive_ref)},

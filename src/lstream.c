@@ -70,8 +70,7 @@ static int lstream_respond_method(lua_State *L) {
   lua_settop(L, 2);
   int t = lua_type(L, 2);
   if ((t != LUA_TNIL && t != LUA_TTABLE) ||
-      !h2lua_nv_fast_response(L, 2, 1, rt->key_ref[H2LUA_K_STATUS],
-                              rt->key_ref[H2LUA_K_DATE], &nva, &n, &status))
+      !h2lua_nv_fast_response(L, rt, 2, 1, &nva, &n, &status))
     return call_lua(L, rt->respond_ref, nargs);
   int end = status == 204 || status == 205 || status == 304 || st->head_request;
   if (proto_of(st)->respond(st, nva, n, end) != 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "h2lua.h"
 
 #ifndef PACKAGE_VERSION
@@ -136,8 +137,17 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "h2lua: PANIC: unprotected error in call to Lua API (%s)\n",
+          msg ? msg : "error object is not a string");
+  return 0; /* then abort() */
+}
+
 int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  h2lua_alloc *alloc = h2lua_alloc_new();
+  lua_State *L = alloc ? lua_newstate(h2lua_alloc_fn, alloc) : NULL;
+  if (L) lua_atpanic(L, panic);
   if (L == NULL) {
     fprintf(stderr, "h2lua: cannot create a Lua state\n");
     return 1;
@@ -153,5 +163,6 @@ int main(int argc, char **argv) {
   }
   fflush(stdout);
   lua_close(L);
+  h2lua_alloc_free(alloc);
   return status;
 }

@@ -269,8 +269,25 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int co_idx,
     return;
   }
   if (status != LUA_OK) {
-    const char *msg = lua_tostring(co, -1);
-    fprintf(stderr, "h2lua: scheduler error: %s\n", msg ? msg : "?");
+    /* the callback raised: failed(owner, err, co), the owner being the
+       worker's second argument, in the coroutine's bottom frame */
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    lua_Debug ar;
+    int level = 0;
+    while (lua_getstack(co, level + 1, &ar)) level++;
+    if (lua_getstack(co, level, &ar) && lua_getlocal(co, &ar, 2))
+      lua_xmove(co, L, 1);
+    else
+      lua_pushnil(L);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    lua_pushvalue(L, co_idx);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+      const char *msg = lua_tostring(L, -1);
+      fprintf(stderr, "h2lua: error in callback: %s\n", msg ? msg : "?");
+    }
+    lua_settop(L, top);
   }
   h2lua_closethread(co, L);
 }
@@ -380,11 +397,12 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
   memset(rt, 0, sizeof(*rt));
   int *refs[] = {&rt->dispatch_ref,     &rt->traceback_ref, &rt->drain_ref,
                  &rt->worker_ref,       &rt->pool_ref,      &rt->ours_ref,
-                 &rt->stream_entry_ref, &rt->single_ref,
+                 &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
                  &rt->sensitive_ref,    &rt->state_mt_ref,  &rt->respond_ref,
                  &rt->finish_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;
+  rt->date_ref = LUA_NOREF;
   rt->base = event_base_new();
   if (rt->base == NULL) return NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

@@ -121,7 +121,8 @@ struct h2lua_rt {
   int refs;         /* liveness: servers, sessions, sockets, Lua timers */
   int running, stopped, closing, pumping, drain_wanted, observe;
   /* Lua values the engine calls or builds with (registry references) */
-  int dispatch_ref, traceback_ref, drain_ref, worker_ref, pool_ref, ours_ref;
+  int dispatch_ref, traceback_ref, drain_ref, worker_ref, failed_ref, pool_ref,
+      ours_ref;
   int stream_entry_ref, single_ref, sensitive_ref,
       state_mt_ref, respond_ref, finish_ref;
   int npool;        /* idle coroutines in the pool table */
@@ -139,6 +140,10 @@ struct h2lua_rt {
   void *dns;          /* conn.c: the resolver */
   void *stream_pool;  /* stream.c: recycled stream records */
   void *strcache;     /* headers.c: Lua strings of common fields */
+  int date_ref;       /* headers.c: the date as a Lua string */
+  const char *date_str;
+  size_t date_len;
+  char date_copy[40];
   int nstream_pool;
   void (*finalizers[8])(h2lua_rt *rt);
   int nfinalizers;

@@ -402,7 +402,20 @@ local function stream_entry(session, box, id, headers, raw, ended, http1, push_o
   local flags = ended and FLAGS_END or FLAGS
   local evs = rawget(session, "_events")
   if evs and evs.stream then session:emit("stream", stream, headers, flags, raw) end
-  if server then server:_onstream(stream, headers, flags, raw) end
+  if server == nil then return end
+  -- the server's 'stream' listeners, then the Compatibility API's
+  -- 'request' (server:_onstream, inlined: this runs for every request)
+  evs = rawget(server, "_events")
+  local l = evs and evs.stream
+  if type(l) == "function" then
+    l(stream, headers, flags, raw)
+  elseif l then
+    server:emit("stream", stream, headers, flags, raw)
+  end
+  if server._compat then
+    compat = compat or require "http2.compat"
+    compat.dispatch(server, stream, headers, raw)
+  end
 end
 core.init { stream_entry = stream_entry }
 
