@@ -117,7 +117,8 @@ end)
 -- 2. Under valgrind
 -------------------------------------------------------------------------------
 
-local VALGRIND = "valgrind --error-exitcode=99 --leak-check=full " ..
+-- H2LUA_ALLOC=libc: every Lua block from malloc, so valgrind sees each one
+local VALGRIND = "H2LUA_ALLOC=libc valgrind --error-exitcode=99 --leak-check=full " ..
   "--errors-for-leak-kinds=definite,indirect --log-file=%s"
 
 local function assert_clean(report)
