@@ -116,8 +116,13 @@ static void push_cached(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len
     for (int i = 0; i < SCACHE_SIZE; i++) cache[i].ref = LUA_NOREF;
     h2lua_rt_on_close(rt, scache_free);
   }
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 16777619u;
+  /* a cheap hash: the length and the first and last 8 bytes (memcmp
+     below decides) */
+  uint64_t a = 0, z = 0;
+  memcpy(&a, p, len < 8 ? len : 8);
+  if (len > 8) memcpy(&z, p + len - 8, 8);
+  uint64_t x = (a ^ (z * 0x9e3779b97f4a7c15ull) ^ len) * 0xff51afd7ed558ccdull;
+  uint32_t h = (uint32_t)(x >> 32);
   scache_entry *e = &cache[(h ^ (h >> 16)) & (SCACHE_SIZE - 1)];
   if (e->ref != LUA_NOREF && e->hash == h && e->len == len &&
       memcmp(e->bytes, p, len) == 0) {

@@ -20,7 +20,8 @@ Server.live = live
 function Server._new(options)
   return setmetatable({
     _options = options, _settings = options.settings, _sessions = {},
-    _nsessions = 0, listening = false, timeout = 0,
+    _nsessions = 0, listening = false, timeout = 0, _events = false,
+    _compat = false,
   }, Server)
 end
 

@@ -400,12 +400,12 @@ local function stream_entry(session, box, id, headers, raw, ended, http1, push_o
     return
   end
   local flags = ended and FLAGS_END or FLAGS
-  local evs = rawget(session, "_events")
+  local evs = session._events
   if evs and evs.stream then session:emit("stream", stream, headers, flags, raw) end
   if server == nil then return end
   -- the server's 'stream' listeners, then the Compatibility API's
   -- 'request' (server:_onstream, inlined: this runs for every request)
-  evs = rawget(server, "_events")
+  evs = server._events
   local l = evs and evs.stream
   if type(l) == "function" then
     l(stream, headers, flags, raw)
