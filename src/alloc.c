@@ -51,14 +51,10 @@ void h2lua_alloc_free(h2lua_alloc *a) {
 
 size_t h2lua_alloc_used(const h2lua_alloc *a) { return a->used; }
 
-static size_t class_of(size_t n) { return (n + CLASS_STEP - 1) / CLASS_STEP - 1; }
+static size_t class_of(size_t n) { return (n - 1) / CLASS_STEP; }
 
-static void *small_alloc(h2lua_alloc *a, size_t cls) {
-  void *p = a->free_list[cls];
-  if (p) {
-    a->free_list[cls] = *(void **)p;
-    return p;
-  }
+/* Carves a block of class |cls| from a new chunk (the free list is empty). */
+static __attribute__((noinline)) void *carve(h2lua_alloc *a, size_t cls) {
   size_t size = (cls + 1) * CLASS_STEP;
   if (a->cur == NULL || (size_t)(a->end - a->cur) < size) {
     chunk *c = malloc(CHUNK_SIZE);
@@ -68,20 +64,26 @@ static void *small_alloc(h2lua_alloc *a, size_t cls) {
     a->cur = (char *)c + CLASS_STEP; /* the link, rounded to a class step */
     a->end = (char *)c + CHUNK_SIZE;
   }
-  p = a->cur;
+  void *p = a->cur;
   a->cur += size;
   return p;
 }
 
-static void small_free(h2lua_alloc *a, void *p, size_t cls) {
+static inline void *small_alloc(h2lua_alloc *a, size_t cls) {
+  void *p = a->free_list[cls];
+  if (p == NULL) return carve(a, cls);
+  a->free_list[cls] = *(void **)p;
+  return p;
+}
+
+static inline void small_free(h2lua_alloc *a, void *p, size_t cls) {
   *(void **)p = a->free_list[cls];
   a->free_list[cls] = p;
 }
 
-void *h2lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
-  h2lua_alloc *a = ud;
-  /* with no block, osize tells the kind of object: not a size */
-  if (ptr == NULL) osize = 0;
+/* Everything but a small block's allocation or release. */
+static __attribute__((noinline)) void *slow(h2lua_alloc *a, void *ptr,
+                                            size_t osize, size_t nsize) {
   if (a->libc) {
     if (nsize == 0) {
       free(ptr);
@@ -93,12 +95,9 @@ void *h2lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
     return q;
   }
   int osmall = ptr && osize <= MAX_SMALL, nsmall = nsize && nsize <= MAX_SMALL;
-  if (nsize == 0) {
-    if (ptr) {
-      if (osmall) small_free(a, ptr, class_of(osize));
-      else free(ptr);
-      a->used -= osize;
-    }
+  if (nsize == 0) { /* a large block */
+    free(ptr);
+    a->used -= osize;
     return NULL;
   }
   if (ptr && osmall && nsmall && class_of(osize) == class_of(nsize)) {
@@ -119,4 +118,22 @@ void *h2lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
   }
   a->used = a->used - osize + nsize;
   return q;
+}
+
+void *h2lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
+  h2lua_alloc *a = ud;
+  if (ptr == NULL) osize = 0; /* then osize tells the kind of object */
+  if (!a->libc) {
+    if (ptr == NULL && nsize && nsize <= MAX_SMALL) {
+      a->used += nsize;
+      return small_alloc(a, class_of(nsize));
+    }
+    if (nsize == 0 && ptr && osize <= MAX_SMALL) {
+      a->used -= osize;
+      small_free(a, ptr, class_of(osize));
+      return NULL;
+    }
+    if (nsize == 0 && ptr == NULL) return NULL;
+  }
+  return slow(a, ptr, osize, nsize);
 }
