@@ -190,7 +190,7 @@ describe("under valgrind", function()
       local app = os.tmpname() .. ".lua"
       local log = os.tmpname()
       H.writefile(app, endings[how])
-      local out, ok = run("timeout -k 2 60 " .. string.format(VALGRIND, log) .. " " .. H.BIN .. " " .. app .. " 2>&1")
+      local out, ok = run("timeout -k 2 60 env " .. string.format(VALGRIND, log) .. " " .. H.BIN .. " " .. app .. " 2>&1")
       local report = H.readfile(log) or ""
       os.remove(app)
       os.remove(log)
