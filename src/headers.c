@@ -367,8 +367,9 @@ static int clean_value(const char *v, size_t len) {
 
 #define MAX_FAST_FIELDS 64
 
-/* The date as a Lua string, made once a second. */
-static void push_date(lua_State *L, h2lua_rt *rt, const char *d, size_t dl) {
+void h2lua_push_date(lua_State *L, h2lua_rt *rt) {
+  size_t dl;
+  const char *d = h2lua_date(&dl);
   if (rt->date_ref != LUA_NOREF && rt->date_str == d && rt->date_len == dl &&
       memcmp(rt->date_copy, d, dl) == 0) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->date_ref);
@@ -384,15 +385,14 @@ static void push_date(lua_State *L, h2lua_rt *rt, const char *d, size_t dl) {
 }
 
 int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
-                           nghttp2_nv **nva, size_t *n, int *status) {
+                           nghttp2_nv **nva, size_t *n, int *status,
+                           int *dated) {
   static char numbers[MAX_FAST_FIELDS][24];
   static char status_buf[4];
   int top = lua_gettop(L);
   size_t count = 1, nnum = 0;
   int st = 200, has_date = 0;
   if (reserve(MAX_FAST_FIELDS + 2) != 0) return 0;
-  lua_createtable(L, 0, 6); /* sentHeaders */
-  int copy = lua_gettop(L);
   if (!lua_isnil(L, idx)) {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -432,9 +432,7 @@ int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
       e->value = (uint8_t *)v;
       e->valuelen = vl;
       e->flags = NGHTTP2_NV_FLAG_NONE;
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, copy);
+      lua_pop(L, 1);
     }
   }
   status_buf[0] = (char)('0' + st / 100);
@@ -445,9 +443,7 @@ int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
   scratch[0].value = (uint8_t *)status_buf;
   scratch[0].valuelen = 3;
   scratch[0].flags = NGHTTP2_NV_FLAG_NONE;
-  h2lua_pushkey(L, rt, H2LUA_K_STATUS);
-  lua_pushinteger(L, st);
-  lua_rawset(L, copy);
+  *dated = 0;
   if (add_date && !has_date) {
     size_t dl;
     const char *d = h2lua_date(&dl);
@@ -457,9 +453,7 @@ int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
     e->value = (uint8_t *)d;
     e->valuelen = dl;
     e->flags = NGHTTP2_NV_FLAG_NONE;
-    h2lua_pushkey(L, rt, H2LUA_K_DATE);
-    push_date(L, rt, d, dl);
-    lua_rawset(L, copy);
+    *dated = 1;
   }
   *nva = scratch;
   *n = count;

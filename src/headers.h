@@ -57,12 +57,15 @@ int h2lua_nv_from_args(lua_State *L, int first, int sensitive_idx,
 /* The common shape of response headers, checked in C: a table at |idx|
    (or nil) of lower-case token names and string or integer values without
    CR, LF or NUL, at most ":status" (an integer 200-599) as pseudo-header,
-   no connection-specific field. On success returns 1, fills *nva and *n with
-   ":status" first and a "date" added when |add_date| and none is given,
-   sets *status, and pushes a copy of the table with ":status" (and
-   "date") set: Node's sentHeaders. Returns 0, pushing nothing, when the
-   table needs the full checks (Lua's), which also raise Node's errors. */
+   no connection-specific field. On success returns 1, fills *nva and *n
+   with ":status" first and a "date" added when |add_date| and none is
+   given (*dated says so), and sets *status. Returns 0 when the table
+   needs the full checks (Lua's), which also raise Node's errors. The stack
+   is left as it was. */
 int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
-                           nghttp2_nv **nva, size_t *n, int *status);
+                           nghttp2_nv **nva, size_t *n, int *status,
+                           int *dated);
+/* Pushes the current HTTP date as a Lua string (made once a second). */
+void h2lua_push_date(lua_State *L, h2lua_rt *rt);
 
 #endif

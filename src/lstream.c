@@ -31,18 +31,268 @@ static h2lua_stream *live_stream(lua_State *L) { return live(any_stream(L, 1)); 
 
 static const h2lua_proto *proto_of(h2lua_stream *st) { return st->se->proto; }
 
+/* ---- the stream object: a userdata whose fields are its box's ---- */
+
+static h2lua_sbox *sbox_of(lua_State *L, int idx) {
+  h2lua_box *b = lua_touserdata(L, idx);
+  if (b == NULL || lua_rawlen(L, idx) != sizeof(h2lua_sbox) ||
+      b->magic != H2LUA_MAGIC_STREAM)
+    return NULL;
+  return (h2lua_sbox *)b;
+}
+
+/* The fields the box keeps (readable and assignable as Lua fields). */
+#define PROPS(P)                                                               \
+  P(ID, "id") P(SESSION, "session") P(BOX, "_box") P(STATE, "state")           \
+  P(PENDING, "pending") P(HEADERSSENT, "headersSent") P(CLOSED, "closed")      \
+  P(DESTROYED, "destroyed") P(ABORTED, "aborted") P(RSTCODE, "rstCode")        \
+  P(WENDED, "writableEnded") P(RENDED, "readableEnded")                        \
+  P(ENDAFTER, "endAfterHeaders") P(REMOTE_ENDED, "_remote_ended")              \
+  P(PUSHALLOWED, "pushAllowed") P(IMPLICIT, "_implicit_end")                   \
+  P(EXPLICIT, "_explicit_end") P(HEAD, "_head") P(H1, "_h1")                   \
+  P(HTTPVERSION, "_http_version") P(BUFFERSIZE, "bufferSize")                  \
+  P(SENTHEADERS, "sentHeaders")
+
+enum {
+#define PROP_ENUM(id, s) PROP_##id,
+  PROPS(PROP_ENUM)
+#undef PROP_ENUM
+  PROP_COUNT
+};
+
+/* Node's sentHeaders: a copy of the headers given, with :status and the
+   date set; the fast path leaves it to the first read. */
+static void push_sent(lua_State *L, h2lua_rt *rt, h2lua_sbox *sb, int ud) {
+  if (!sb->sent_lazy) {
+    lua_getiuservalue(L, ud, H2LUA_SUV_SENT);
+    return;
+  }
+  lua_createtable(L, 0, 4);
+  int copy = lua_gettop(L);
+  if (lua_getiuservalue(L, ud, H2LUA_SUV_SENT) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, copy);
+    }
+  }
+  lua_pop(L, 1);
+  h2lua_pushkey(L, rt, H2LUA_K_STATUS);
+  lua_pushinteger(L, sb->status);
+  lua_rawset(L, copy);
+  if (lua_getiuservalue(L, ud, H2LUA_SUV_DATE) == LUA_TSTRING) {
+    h2lua_pushkey(L, rt, H2LUA_K_DATE);
+    lua_insert(L, -2);
+    lua_rawset(L, copy);
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, copy);
+  lua_setiuservalue(L, ud, H2LUA_SUV_SENT);
+  sb->sent_lazy = 0;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* Node's stream.state: a fresh table of nghttp2's values ({} once closed). */
+static void push_state(lua_State *L, h2lua_stream *st) {
+  nghttp2_session *n = st ? h2lua_h2_ngh(st->se) : NULL;
+  nghttp2_stream *ns = n ? nghttp2_session_find_stream(n, st->id) : NULL;
+  lua_createtable(L, 0, 6);
+  if (ns == NULL) return;
+  set_int(L, "state", nghttp2_stream_get_state(ns));
+  set_int(L, "weight", nghttp2_stream_get_weight(ns));
+  set_int(L, "sumDependencyWeight", nghttp2_stream_get_sum_dependency_weight(ns));
+  set_int(L, "localClose", nghttp2_session_get_stream_local_close(n, st->id));
+  set_int(L, "remoteClose", nghttp2_session_get_stream_remote_close(n, st->id));
+  set_int(L, "localWindowSize", nghttp2_session_get_stream_local_window_size(n, st->id));
+}
+
+static int push_prop(lua_State *L, h2lua_rt *rt, h2lua_sbox *sb, int id) {
+  h2lua_stream *st = sb->b.p;
+  switch (id) {
+  case PROP_ID:
+    if (!sb->has_id) return 0;
+    lua_pushinteger(L, sb->id);
+    return 1;
+  case PROP_SESSION: lua_getiuservalue(L, 1, H2LUA_SUV_SESSION); return 1;
+  case PROP_BOX: lua_pushvalue(L, 1); return 1;
+  case PROP_STATE: push_state(L, live(st)); return 1;
+  case PROP_PENDING: lua_pushboolean(L, !sb->has_id); return 1;
+  case PROP_HEADERSSENT: lua_pushboolean(L, sb->headers_sent); return 1;
+  case PROP_CLOSED: lua_pushboolean(L, sb->closed); return 1;
+  case PROP_DESTROYED: lua_pushboolean(L, sb->destroyed); return 1;
+  case PROP_ABORTED: lua_pushboolean(L, sb->aborted); return 1;
+  case PROP_RSTCODE:
+    if (!sb->has_rst) return 0;
+    lua_pushinteger(L, sb->rst_code);
+    return 1;
+  case PROP_WENDED: lua_pushboolean(L, sb->writable_ended); return 1;
+  case PROP_RENDED: lua_pushboolean(L, sb->readable_ended); return 1;
+  case PROP_ENDAFTER: lua_pushboolean(L, sb->end_after_headers); return 1;
+  case PROP_REMOTE_ENDED: lua_pushboolean(L, sb->remote_ended); return 1;
+  case PROP_PUSHALLOWED:
+    lua_pushboolean(L, sb->push_allowed && live(st) && st->se->peer_push &&
+                           !st->se->closing);
+    return 1;
+  case PROP_IMPLICIT: lua_pushboolean(L, sb->implicit_end); return 1;
+  case PROP_EXPLICIT: lua_pushboolean(L, sb->explicit_end); return 1;
+  case PROP_HEAD: lua_pushboolean(L, sb->head); return 1;
+  case PROP_H1: lua_pushboolean(L, sb->http1 != 0); return 1;
+  case PROP_HTTPVERSION:
+    if (!sb->http1) return 0;
+    lua_pushstring(L, sb->http1 == 10 ? "1.0" : "1.1");
+    return 1;
+  case PROP_BUFFERSIZE:
+    lua_pushinteger(L, st ? (lua_Integer)evbuffer_get_length(st->out) : 0);
+    return 1;
+  case PROP_SENTHEADERS: push_sent(L, rt, sb, 1); return 1;
+  default: return 0;
+  }
+}
+
+/* stream[k]: a method, a field of the box, a Lua-only field, a default
+   (upvalues: methods, props, defaults). */
+static int stream_index(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  h2lua_sbox *sb = lua_touserdata(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) == LUA_TNUMBER) {
+    int id = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return push_prop(L, (h2lua_rt *)lua_touserdata(L, lua_upvalueindex(4)), sb, id);
+  }
+  lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, H2LUA_SUV_LUA) == LUA_TTABLE) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(3));
+  return 1;
+}
+
+static int to_flag(lua_State *L) { return lua_toboolean(L, 3); }
+
+/* stream[k] = v: the box's fields go to the box, anything else to the
+   object's table of Lua-only fields (made on first use). */
+static int stream_newindex(lua_State *L) {
+  lua_settop(L, 3);
+  h2lua_sbox *sb = lua_touserdata(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER) {
+    int id = (int)lua_tointeger(L, -1);
+    switch (id) {
+    case PROP_ID:
+      sb->has_id = !lua_isnil(L, 3);
+      sb->id = (int32_t)lua_tointeger(L, 3);
+      return 0;
+    case PROP_SESSION: lua_pushvalue(L, 3); lua_setiuservalue(L, 1, H2LUA_SUV_SESSION); return 0;
+    case PROP_HEADERSSENT: sb->headers_sent = to_flag(L); return 0;
+    case PROP_CLOSED: sb->closed = to_flag(L); return 0;
+    case PROP_DESTROYED: sb->destroyed = to_flag(L); return 0;
+    case PROP_ABORTED: sb->aborted = to_flag(L); return 0;
+    case PROP_RSTCODE:
+      sb->has_rst = !lua_isnil(L, 3) && lua_toboolean(L, 3);
+      sb->rst_code = (uint32_t)lua_tointeger(L, 3);
+      return 0;
+    case PROP_WENDED: sb->writable_ended = to_flag(L); return 0;
+    case PROP_RENDED: sb->readable_ended = to_flag(L); return 0;
+    case PROP_ENDAFTER: sb->end_after_headers = to_flag(L); return 0;
+    case PROP_REMOTE_ENDED: sb->remote_ended = to_flag(L); return 0;
+    case PROP_PUSHALLOWED: sb->push_allowed = to_flag(L); return 0;
+    case PROP_IMPLICIT: sb->implicit_end = to_flag(L); return 0;
+    case PROP_EXPLICIT: sb->explicit_end = to_flag(L); return 0;
+    case PROP_HEAD: sb->head = to_flag(L); return 0;
+    case PROP_H1: sb->http1 = to_flag(L) ? (sb->http1 ? sb->http1 : 11) : 0; return 0;
+    case PROP_HTTPVERSION:
+      if (lua_type(L, 3) == LUA_TSTRING)
+        sb->http1 = strcmp(lua_tostring(L, 3), "1.0") == 0 ? 10 : 11;
+      return 0;
+    case PROP_SENTHEADERS:
+      sb->sent_lazy = 0;
+      lua_pushvalue(L, 3);
+      lua_setiuservalue(L, 1, H2LUA_SUV_SENT);
+      return 0;
+    default: /* _box, state, pending, bufferSize: computed */
+      return 0;
+    }
+  }
+  lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, H2LUA_SUV_LUA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, H2LUA_SUV_LUA);
+  }
+  lua_insert(L, 2);
+  lua_rawset(L, 2);
+  return 0;
+}
+
+/* core.stream_class(methods, defaults, tostring) -> the metatable of
+   stream objects */
+static int lstream_class(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const names[] = {
+#define PROP_NAME(id, s) s,
+      PROPS(PROP_NAME)
+#undef PROP_NAME
+  };
+  lua_createtable(L, 0, PROP_COUNT);
+  int props = lua_gettop(L);
+  for (int i = 0; i < PROP_COUNT; i++) {
+    lua_pushinteger(L, i);
+    lua_setfield(L, props, names[i]);
+  }
+  lua_createtable(L, 0, 5);
+  int mt = lua_gettop(L);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, props);
+  lua_pushvalue(L, 2);
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, stream_index, 4);
+  lua_setfield(L, mt, "__index");
+  lua_pushvalue(L, props);
+  lua_pushcclosure(L, stream_newindex, 1);
+  lua_setfield(L, mt, "__newindex");
+  if (!lua_isnoneornil(L, 3)) {
+    lua_pushvalue(L, 3);
+    lua_setfield(L, mt, "__tostring");
+  }
+  lua_pushliteral(L, "h2lua.Stream");
+  lua_setfield(L, mt, "__name");
+  lua_pushvalue(L, mt);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->stream_mt_ref);
+  rt->stream_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+/* core.stream_new(session) -> a stream object with no stream yet (a
+   client request, a push: core.request/core.push give it one) */
+static int lstream_new(lua_State *L) {
+  luaL_checkany(L, 1);
+  h2lua_stream_object(L, h2lua_rt_get(L), NULL, 1);
+  return 1;
+}
+
 /* ---- the common path, called as methods ---- */
 
-static h2lua_stream *stream_of_self(lua_State *L, h2lua_rt *rt) {
-  if (lua_type(L, 1) != LUA_TTABLE) return NULL;
-  h2lua_pushkey(L, rt, H2LUA_K_BOX);
-  lua_rawget(L, 1);
-  h2lua_box *b = lua_touserdata(L, -1);
-  h2lua_stream *st = NULL;
-  if (b && lua_rawlen(L, -1) == sizeof(*b) && b->magic == H2LUA_MAGIC_STREAM)
-    st = b->p;
-  lua_pop(L, 1);
-  return live(st);
+static h2lua_stream *stream_of_self(lua_State *L, h2lua_sbox **sbp) {
+  h2lua_sbox *sb = sbox_of(L, 1);
+  *sbp = sb;
+  return sb ? live(sb->b.p) : NULL;
 }
 
 static int call_lua(lua_State *L, int ref, int nargs) {
@@ -53,38 +303,39 @@ static int call_lua(lua_State *L, int ref, int nargs) {
   return lua_gettop(L);
 }
 
-
 /* stream:respond([headers][, options]) -> nil. Plain headers and no
    options: checked, sent and recorded (headersSent, sentHeaders) here. */
 static int lstream_respond_method(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   int nargs = lua_gettop(L);
   if (nargs > 3) nargs = 3;
+  h2lua_sbox *sb;
   h2lua_stream *st;
   nghttp2_nv *nva;
   size_t n;
-  int status;
-  if ((nargs >= 3 && !lua_isnil(L, 3)) || (st = stream_of_self(L, rt)) == NULL ||
-      st->responded)
+  int status, dated;
+  if ((nargs >= 3 && !lua_isnil(L, 3)) || (st = stream_of_self(L, &sb)) == NULL ||
+      st->responded || sb->headers_sent)
     return call_lua(L, rt->respond_ref, nargs);
   lua_settop(L, 2);
   int t = lua_type(L, 2);
   if ((t != LUA_TNIL && t != LUA_TTABLE) ||
-      !h2lua_nv_fast_response(L, rt, 2, 1, &nva, &n, &status))
+      !h2lua_nv_fast_response(L, rt, 2, 1, &nva, &n, &status, &dated))
     return call_lua(L, rt->respond_ref, nargs);
   int end = status == 204 || status == 205 || status == 304 || st->head_request;
-  if (proto_of(st)->respond(st, nva, n, end) != 0) {
-    lua_settop(L, 2);
+  if (proto_of(st)->respond(st, nva, n, end) != 0)
     return call_lua(L, rt->respond_ref, nargs);
+  /* sentHeaders: copied from the headers given when first read */
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 1, H2LUA_SUV_SENT);
+  if (dated) {
+    h2lua_push_date(L, rt);
+    lua_setiuservalue(L, 1, H2LUA_SUV_DATE);
   }
-  h2lua_pushkey(L, rt, H2LUA_K_SENTHEADERS);
-  lua_insert(L, -2);
-  lua_rawset(L, 1);
-  h2lua_set_true(L, rt, 1, H2LUA_K_HEADERSSENT);
-  if (end) {
-    h2lua_set_true(L, rt, 1, H2LUA_K_WRITABLEENDED);
-    h2lua_set_true(L, rt, 1, H2LUA_K_IMPLICIT_END);
-  }
+  sb->status = status;
+  sb->sent_lazy = 1;
+  sb->headers_sent = 1;
+  if (end) sb->writable_ended = sb->implicit_end = 1;
   return 0;
 }
 
@@ -93,12 +344,13 @@ static int lstream_respond_method(lua_State *L) {
 static int lstream_finish_method(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   int nargs = lua_gettop(L);
+  h2lua_sbox *sb;
   h2lua_stream *st;
   int t = lua_type(L, 2);
   if (nargs > 3 || (nargs == 3 && !lua_isnil(L, 3)) ||
       (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TSTRING) ||
-      (st = stream_of_self(L, rt)) == NULL || !st->responded || st->out_eof ||
-      st->want_trailers)
+      (st = stream_of_self(L, &sb)) == NULL || !st->responded || st->out_eof ||
+      st->want_trailers || sb->writable_ended)
     return call_lua(L, rt->finish_ref, nargs);
   if (t == LUA_TSTRING) {
     size_t len;
@@ -108,8 +360,7 @@ static int lstream_finish_method(lua_State *L) {
   }
   st->out_eof = 1;
   proto_of(st)->resume(st);
-  h2lua_set_true(L, rt, 1, H2LUA_K_WRITABLEENDED);
-  h2lua_set_true(L, rt, 1, H2LUA_K_EXPLICIT_END);
+  sb->writable_ended = sb->explicit_end = 1;
   lua_settop(L, 1);
   return 1;
 }
@@ -265,21 +516,6 @@ static int lstream_watch(lua_State *L) {
   return 0;
 }
 
-/* core.adopt(box, stream) -> nil: |stream| is the Lua object of the
-   engine-made stream behind |box| (its events go to it) */
-static int lstream_adopt(lua_State *L) {
-  h2lua_stream *st = any_stream(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  if (st) h2lua_handle_adopt(L, &st->h, 2);
-  return 0;
-}
-
-/* core.object(box) -> the Lua object of the stream behind |box|, or nil */
-static int lstream_object(lua_State *L) {
-  h2lua_stream *st = any_stream(L, 1);
-  return st ? h2lua_handle_push(L, &st->h) : 0;
-}
-
 /* core.stream_authority(box) -> the request's :authority (or Host) | nil */
 static int lstream_authority(lua_State *L) {
   h2lua_stream *st = any_stream(L, 1);
@@ -336,24 +572,28 @@ static int lstream_metrics(lua_State *L) {
   return 1;
 }
 
-/* Ties the Lua object at |obj| to |st| (a stream Lua made: a request, a
-   push) and pushes the stream's box and id. */
+/* Gives the stream object at |obj| (from core.stream_new) its record |st|
+   and returns the stream's id. */
 static int attach(lua_State *L, h2lua_stream *st, int obj) {
-  h2lua_rt *rt = st->h.rt;
+  h2lua_sbox *sb = sbox_of(L, obj);
+  if (sb == NULL) return luaL_argerror(L, obj, "stream object expected");
+  sb->b.p = st;
+  st->h.box = &sb->b;
+  sb->id = st->id;
+  sb->has_id = 1;
   lua_pushvalue(L, obj);
   st->h.ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  st->h.box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st, rt->state_mt_ref);
   st->watched = 1;
   lua_pushinteger(L, st->id);
-  return 2;
+  return 1;
 }
 
-/* core.push(parent_box, stream_obj, endStream, sensitive, n1, v1, ...)
-   -> box, id | nil, nghttp2 error: a PUSH_PROMISE on the parent and the
-   record of the promised stream */
+/* core.push(parent, stream, endStream, sensitive, n1, v1, ...) -> id |
+   nil, nghttp2 error: a PUSH_PROMISE on the parent and the record of the
+   promised stream (|stream| from core.stream_new) */
 static int lstream_push(lua_State *L) {
   h2lua_stream *parent = live_stream(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TUSERDATA);
   int end = lua_toboolean(L, 3);
   if (parent == NULL || h2lua_h2_ngh(parent->se) == NULL) {
     lua_pushnil(L);
@@ -377,12 +617,12 @@ static int lstream_push(lua_State *L) {
   return attach(L, st, 2);
 }
 
-/* core.request(session_box, stream_obj, endStream, sensitive, parent,
-   weight, exclusive, waitForTrailers, n1, v1, ...) -> box, id | nil,
-   nghttp2 error */
+/* core.request(session_box, stream, endStream, sensitive, parent, weight,
+   exclusive, waitForTrailers, n1, v1, ...) -> id | nil, nghttp2 error
+   (|stream| from core.stream_new) */
 static int lstream_request(lua_State *L) {
   h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
-  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TUSERDATA);
   int end = lua_toboolean(L, 3);
   int32_t parent = (int32_t)luaL_optinteger(L, 5, 0);
   int32_t weight = (int32_t)luaL_optinteger(L, 6, NGHTTP2_DEFAULT_WEIGHT);
@@ -469,36 +709,7 @@ static int lstream_add_file(lua_State *L) {
   return 1;
 }
 
-/* stream.state: the box is also a live view of Node's stream.state */
-static int state_index(lua_State *L) {
-  h2lua_box *b = lua_touserdata(L, 1);
-  h2lua_stream *st = live(b ? b->p : NULL);
-  nghttp2_session *n = st ? h2lua_h2_ngh(st->se) : NULL;
-  nghttp2_stream *ns = n ? nghttp2_session_find_stream(n, st->id) : NULL;
-  const char *k = lua_tostring(L, 2);
-  if (ns == NULL || k == NULL) return 0;
-  if (strcmp(k, "state") == 0) lua_pushinteger(L, nghttp2_stream_get_state(ns));
-  else if (strcmp(k, "weight") == 0) lua_pushinteger(L, nghttp2_stream_get_weight(ns));
-  else if (strcmp(k, "sumDependencyWeight") == 0)
-    lua_pushinteger(L, nghttp2_stream_get_sum_dependency_weight(ns));
-  else if (strcmp(k, "localClose") == 0)
-    lua_pushinteger(L, nghttp2_session_get_stream_local_close(n, st->id));
-  else if (strcmp(k, "remoteClose") == 0)
-    lua_pushinteger(L, nghttp2_session_get_stream_remote_close(n, st->id));
-  else if (strcmp(k, "localWindowSize") == 0)
-    lua_pushinteger(L, nghttp2_session_get_stream_local_window_size(n, st->id));
-  else return 0;
-  return 1;
-}
-
-void h2lua_stream_open(lua_State *L, h2lua_rt *rt) {
-  lua_createtable(L, 0, 2);
-  lua_pushcfunction(L, state_index);
-  lua_setfield(L, -2, "__index");
-  lua_pushliteral(L, "h2lua.StreamState");
-  lua_setfield(L, -2, "__name");
-  rt->state_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
+void h2lua_stream_open(lua_State *L, h2lua_rt *rt) {}
 
 const luaL_Reg h2lua_stream_funcs[] = {
     {"stream_respond_method", lstream_respond_method},
@@ -514,8 +725,8 @@ const luaL_Reg h2lua_stream_funcs[] = {
     {"buffered", lstream_buffered},
     {"stream_alive", lstream_alive},
     {"watch", lstream_watch},
-    {"adopt", lstream_adopt},
-    {"object", lstream_object},
+    {"stream_class", lstream_class},
+    {"stream_new", lstream_new},
     {"want_trailers", lstream_want_trailers},
     {"stream_authority", lstream_authority},
     {"stream_priority", lstream_priority},

@@ -352,7 +352,7 @@ h2lua_box *h2lua_box_new(lua_State *L, int magic, void *p, int mt_ref) {
 
 void *h2lua_box_get(lua_State *L, int idx, int magic, int *wrong) {
   h2lua_box *b = lua_touserdata(L, idx);
-  if (b == NULL || lua_rawlen(L, idx) != sizeof(*b) || b->magic != magic) {
+  if (b == NULL || lua_rawlen(L, idx) < sizeof(*b) || b->magic != magic) {
     *wrong = 1;
     return NULL;
   }
@@ -398,7 +398,7 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
   int *refs[] = {&rt->dispatch_ref,     &rt->traceback_ref, &rt->drain_ref,
                  &rt->worker_ref,       &rt->pool_ref,      &rt->ours_ref,
                  &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
-                 &rt->sensitive_ref,    &rt->state_mt_ref,  &rt->respond_ref,
+                 &rt->sensitive_ref,    &rt->stream_mt_ref,  &rt->respond_ref,
                  &rt->finish_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;

@@ -124,7 +124,7 @@ struct h2lua_rt {
   int dispatch_ref, traceback_ref, drain_ref, worker_ref, failed_ref, pool_ref,
       ours_ref;
   int stream_entry_ref, single_ref, sensitive_ref,
-      state_mt_ref, respond_ref, finish_ref;
+      stream_mt_ref, respond_ref, finish_ref;
   int npool;        /* idle coroutines in the pool table */
   int key_ref[H2LUA_K_COUNT]; /* the interned field names (keys.h) */
   /* the event queue (FIFO) and the event being delivered */

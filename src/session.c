@@ -190,7 +190,7 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     return 1;
   case H2LUA_EV_STREAM: { /* a client: a promised stream */
     h2lua_stream *st = ev->u.stream.st;
-    st->h.box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st, h->rt->state_mt_ref);
+    h2lua_stream_object(L, h->rt, st, lua_gettop(L)); /* the session is on top */
     h2lua_push_headers(L, h->rt, &st->hdrs, ev->u.stream.npairs, 1);
     lua_pushboolean(L, ev->u.stream.end);
     lua_pushinteger(L, st->id);
@@ -202,15 +202,9 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
   }
 }
 
-static void session_result(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
-  if (ev->type == H2LUA_EV_STREAM)
-    h2lua_handle_adopt(L, &ev->u.stream.st->h, -1);
-}
-
 /* A new request goes straight to a pooled coroutine running Lua's stream
-   entry, which makes the stream object (a table constructor is cheaper
-   than fields set from C) and hands it back with core.adopt: no
-   dispatcher, no scheduler layers. */
+   entry with the stream object made here: no dispatcher, no scheduler
+   layers. */
 static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_session *se = (h2lua_session *)h;
   h2lua_rt *rt = h->rt;
@@ -219,20 +213,18 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   if (!h2lua_handle_push(L, h)) return 1;
   int session = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stream_entry_ref);
-  st->h.box = h2lua_box_new(L, H2LUA_MAGIC_STREAM, st, rt->state_mt_ref);
-  lua_pushvalue(L, -1); /* the owner: errors answer on the stream */
+  h2lua_sbox *sb = h2lua_stream_object(L, rt, st, session);
+  sb->end_after_headers = sb->remote_ended = ev->u.stream.end != 0;
+  st->push_allowed = !st->http1 && se->peer_push && !se->closing;
+  sb->push_allowed = st->push_allowed;
+  /* stack: entry, the stream (the owner: errors answer on it) */
   lua_pushvalue(L, session);
-  lua_insert(L, -2);    /* entry box session box */
-  lua_pushinteger(L, st->id);
+  lua_pushvalue(L, -2);
   h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
   if (!se->want_raw) lua_pushnil(L);
   lua_pushboolean(L, ev->u.stream.end);
-  lua_pushinteger(L, st->http1);
-  st->push_allowed = !st->http1 && se->peer_push && !se->closing;
-  lua_pushboolean(L, st->push_allowed);
-  lua_pushboolean(L, st->head_request);
-  /* stream_entry(session, box, id, headers, raw, end, http1, push, head) */
-  h2lua_spawn(L, rt, 9);
+  /* stream_entry(session, stream, headers, raw, end) */
+  h2lua_spawn(L, rt, 5);
   return 1;
 }
 
@@ -260,7 +252,6 @@ const h2lua_handle_vt h2lua_session_vt = {
     .name = "session",
     .push = session_push,
     .deliver = session_deliver,
-    .result = session_result,
     .delivered = session_delivered,
     .flush = session_flush,
     .close = session_close,

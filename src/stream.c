@@ -190,36 +190,45 @@ void h2lua_stream_maybe_drain(h2lua_stream *st) {
 
 /* ---- Lua ---- */
 
+h2lua_sbox *h2lua_stream_object(lua_State *L, h2lua_rt *rt, h2lua_stream *st,
+                                int session) {
+  h2lua_sbox *sb = lua_newuserdatauv(L, sizeof(*sb), H2LUA_SUV_COUNT);
+  memset(sb, 0, sizeof(*sb));
+  sb->b.magic = H2LUA_MAGIC_STREAM;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stream_mt_ref);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, session);
+  lua_setiuservalue(L, -2, H2LUA_SUV_SESSION);
+  if (st) {
+    sb->b.p = st;
+    st->h.box = &sb->b;
+    sb->id = st->id;
+    sb->has_id = 1;
+    sb->http1 = (uint8_t)st->http1;
+    sb->head = st->head_request;
+    lua_pushvalue(L, -1);
+    st->h.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return sb;
+}
+
 /* Without anyone in Lua waiting for 'close', the close is written into
-   the object instead of running Lua for it (the common case). */
-static void close_quietly(h2lua_stream *st, uint32_t code, lua_State *L) {
-  h2lua_rt *rt = st->h.rt;
-  if (!h2lua_handle_push(L, &st->h)) return;
-  int t = lua_gettop(L);
-  h2lua_set_true(L, rt, t, H2LUA_K_CLOSED);
-  h2lua_set_true(L, rt, t, H2LUA_K_DESTROYED);
-  h2lua_pushkey(L, rt, H2LUA_K_RSTCODE);
-  lua_pushinteger(L, code);
-  lua_rawset(L, t);
-  if (code != NGHTTP2_NO_ERROR && !st->out_eof)
-    h2lua_set_true(L, rt, t, H2LUA_K_ABORTED);
-  if (st->lua_bufsize) {
-    h2lua_pushkey(L, rt, H2LUA_K_BUFFERSIZE);
-    lua_pushinteger(L, 0);
-    lua_rawset(L, t);
-  }
-  if (st->push_allowed) {
-    h2lua_pushkey(L, rt, H2LUA_K_PUSHALLOWED);
-    lua_pushboolean(L, 0);
-    lua_rawset(L, t);
-  }
+   the object's box: no Lua runs (the common case). */
+static void close_quietly(h2lua_stream *st, uint32_t code) {
+  h2lua_sbox *sb = h2lua_stream_box(st);
+  if (sb == NULL) return;
+  sb->closed = sb->destroyed = 1;
+  sb->rst_code = code;
+  sb->has_rst = 1;
+  if (code != NGHTTP2_NO_ERROR && !st->out_eof) sb->aborted = 1;
+  sb->push_allowed = 0;
 }
 
 static int stream_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_stream *st = (h2lua_stream *)h;
   if (ev->type != H2LUA_EV_STREAM_CLOSE || st->watched || h->rt->observe)
     return 0;
-  close_quietly(st, ev->u.close.code, L);
+  close_quietly(st, ev->u.close.code);
   return 1;
 }
 

@@ -13,6 +13,27 @@
 #include "headers.h"
 #include "runtime.h"
 
+/* The Lua object of a stream: a userdata whose payload is this box (the
+   record pointer first, as every box) and the state Lua reads as fields,
+   which outlives the record. Its user values: the session, the table of
+   Lua-only fields (made on first write), sentHeaders (or the headers it
+   will be copied from), and the date sent. */
+typedef struct h2lua_sbox {
+  h2lua_box b;
+  int32_t id;
+  uint32_t rst_code;
+  int status;                 /* :status sent by the fast path */
+  uint8_t http1;              /* 0, or 10/11: HTTP/1.x */
+  unsigned has_id : 1, has_rst : 1, closed : 1, destroyed : 1, aborted : 1;
+  unsigned headers_sent : 1, writable_ended : 1, readable_ended : 1;
+  unsigned end_after_headers : 1, remote_ended : 1, push_allowed : 1;
+  unsigned implicit_end : 1, explicit_end : 1, head : 1;
+  unsigned sent_lazy : 1;     /* sentHeaders is still to be copied */
+} h2lua_sbox;
+
+enum { H2LUA_SUV_SESSION = 1, H2LUA_SUV_LUA, H2LUA_SUV_SENT, H2LUA_SUV_DATE,
+       H2LUA_SUV_COUNT = 4 };
+
 /* What a session lends its streams: the list they are on and the counters
    its limits read, kept up to date by every change here. */
 typedef struct h2lua_stream_home {
@@ -83,6 +104,15 @@ size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max);
 void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst);
 /* Queues EV_DRAIN when Lua asked for it and the output is empty. */
 void h2lua_stream_maybe_drain(h2lua_stream *st);
+
+/* Pushes a new stream object (record |st|, or none yet when NULL) of the
+   session object at |session|; returns its box. */
+h2lua_sbox *h2lua_stream_object(lua_State *L, h2lua_rt *rt, h2lua_stream *st,
+                                int session);
+/* The box of |st|'s Lua object, or NULL. */
+static inline h2lua_sbox *h2lua_stream_box(h2lua_stream *st) {
+  return (h2lua_sbox *)st->h.box;
+}
 
 extern const h2lua_handle_vt h2lua_stream_vt;
 

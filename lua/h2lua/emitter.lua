@@ -10,6 +10,17 @@ Emitter.__index = Emitter
 
 local PACKED = {}  -- marks a wake carrying more than three values
 
+-- The emitter's own fields, read and written raw on tables (whose classes
+-- may have getters and setters) and through the object on userdata
+-- (streams, whose fields the engine keeps).
+local function get(self, k)
+  if type(self) == "table" then return rawget(self, k) end
+  return self[k]
+end
+local function set(self, k, v)
+  if type(self) == "table" then rawset(self, k, v) else self[k] = v end
+end
+
 local function check_listener(fn)
   if type(fn) ~= "function" then
     errors.raise("ERR_INVALID_ARG_TYPE", "listener", "of type function", errors.describe(fn))
@@ -20,10 +31,10 @@ end
 local function is_fn(v) return type(v) == "function" or (type(v) == "table" and v.listener ~= nil) end
 
 local function add(self, name, fn, prepend)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   if not evs then
     evs = {}
-    rawset(self, "_events", evs)
+    set(self, "_events", evs)
   end
   if evs.newListener ~= nil then self:emit("newListener", name, type(fn) == "table" and fn.listener or fn) end
   local l = evs[name]
@@ -78,7 +89,7 @@ local function matches(l, fn) return l == fn or (type(l) == "table" and l.listen
 
 -- emitter:off(name, fn) -> emitter: removes the most recently added match
 function Emitter:off(name, fn)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   local l = evs and evs[name]
   if not l then return self end
   if is_fn(l) then
@@ -102,10 +113,10 @@ Emitter.removeListener = Emitter.off
 
 -- emitter:removeAllListeners([name]) -> emitter
 function Emitter:removeAllListeners(name)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   if not evs then return self end
   if name == nil then
-    rawset(self, "_events", nil)
+    set(self, "_events", nil)
   else
     evs[name] = nil
   end
@@ -114,7 +125,7 @@ end
 
 -- emitter:emit(name, ...) -> whether there were listeners
 function Emitter:emit(name, ...)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   local l = evs and evs[name]
   if not l then
     if name == "error" then
@@ -136,7 +147,7 @@ end
 
 -- emitter:listenerCount(name) -> integer
 function Emitter:listenerCount(name)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   local l = evs and evs[name]
   if not l then return 0 end
   if is_fn(l) then return 1 end
@@ -145,7 +156,7 @@ end
 
 -- emitter:listeners(name) -> sequence of the listener functions
 function Emitter:listeners(name)
-  local evs = rawget(self, "_events")
+  local evs = get(self, "_events")
   local l = evs and evs[name]
   if not l then return {} end
   if is_fn(l) then return { type(l) == "table" and l.listener or l } end
@@ -157,7 +168,7 @@ end
 -- emitter:eventNames() -> sequence of names with listeners
 function Emitter:eventNames()
   local out = {}
-  for k in pairs(rawget(self, "_events") or {}) do out[#out + 1] = k end
+  for k in pairs(get(self, "_events") or {}) do out[#out + 1] = k end
   return out
 end
 
@@ -175,10 +186,10 @@ function Emitter:wait(name, timeout)
   end
   if self._waitclosed and self:_waitclosed(name) then return nil, "closed" end
   local done, timer = false, nil
-  local waiters = rawget(self, "_waiters")
+  local waiters = get(self, "_waiters")
   if not waiters then
     waiters = {}
-    rawset(self, "_waiters", waiters)
+    set(self, "_waiters", waiters)
   end
   local on
   local function finish(...)
@@ -208,9 +219,9 @@ end
 -- Ends every wait on this emitter with nil, "closed" (objects call it when
 -- they close, after their 'close' event).
 function Emitter:_closewaiters()
-  local waiters = rawget(self, "_waiters")
+  local waiters = get(self, "_waiters")
   if not waiters then return end
-  rawset(self, "_waiters", nil)
+  set(self, "_waiters", nil)
   for _, cancel in pairs(waiters) do cancel() end
 end
 

@@ -19,11 +19,7 @@ local DONE = core.DONE  -- what a worker yields when its callback returned
 local ours = core.OURS  -- the coroutines the engine made (weak keys)
 
 -- Error reporting: owners may take the error (a stream answers 500).
-local object = core.object
 local function report(owner, err)
-  -- an engine-made stream's coroutine is owned by its box until Lua has
-  -- the stream object
-  if type(owner) == "userdata" then owner = object(owner) end
   if owner and owner._onerror then
     local ok, e2 = pcall(owner._onerror, owner, err)
     if ok then return end

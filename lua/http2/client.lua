@@ -149,21 +149,21 @@ function Session.methods:request(headers, options)
     errors.raise("ERR_OUT_OF_RANGE", "options.weight", ">= 1 && <= 256", weight)
   end
   local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
-  local stream = Stream._new(self, false, false, false, nil)
+  local stream = Stream._new(self, false, nil)
   stream.headersSent = true
   stream.sentHeaders = h
   if end_stream then stream.writableEnded = true end
   stream._trailers_later = options.waitForTrailers == true
-  local box, id = core.request(self._box, stream, end_stream, sens, parent, weight,
+  local id, why = core.request(self._box, stream, end_stream, sens, parent, weight,
     options.exclusive == true, options.waitForTrailers == true,
     table.unpack(headers_mod.flat, 1, n))
-  if not box then
+  if not id then
+    id = why
     if id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE then
       errors.raise("ERR_HTTP2_OUT_OF_STREAMS")
     end
     errors.raise("ERR_HTTP2_ERROR", core.strerror(id))
   end
-  stream._box, stream.id, stream.state = box, id, box
   self._streams[id] = stream
   sched.defer(Stream._emit, stream, "ready")
   return stream
@@ -250,8 +250,8 @@ end
 
 -- A client session gets EV.STREAM for a PUSH_PROMISE (server sessions get
 -- their requests through the engine's own path).
-handlers[EV.STREAM] = function(session, box, headers, raw, end_stream, id, parent)
-  local stream = Stream._new(session, box, id, false, headers[":method"])
+handlers[EV.STREAM] = function(session, stream, headers, raw, end_stream, id, parent)
+  if headers[":method"] == "HEAD" then stream._head = true end
   stream._pushed = true
   stream.headersSent = true
   stream.writableEnded = true

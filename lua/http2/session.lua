@@ -373,28 +373,14 @@ handlers[EV.UPGRADED] = function(session)
 end
 
 local compat
-local adopt, Stream_mt = core.adopt, Stream
-local END_STREAM = C.NGHTTP2_FLAG_END_STREAM
 local FLAGS, FLAGS_END = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_HEADERS | C.NGHTTP2_FLAG_END_STREAM
 
--- A new request on a server session: the engine runs this in a pooled
--- coroutine (the stream's box owns its errors). The stream object is made
--- here with every field the common path sets, so the table is sized once.
+-- A new request on a server session: the engine made the stream object
+-- and runs this in a pooled coroutine (the stream owns its errors).
 -- HTTP/1.1 requests go to the Compatibility API only, as in Node.js.
-local function stream_entry(session, box, id, headers, raw, ended, http1, push_ok, head)
-  local stream = setmetatable({
-    _box = box, state = box, id = id, session = session,
-    headersSent = false, sentHeaders = false, writableEnded = false,
-    _explicit_end = false, closed = false, destroyed = false,
-    endAfterHeaders = ended, _remote_ended = ended, pushAllowed = push_ok,
-  }, Stream_mt)
-  if head then stream._head = true end
-  adopt(box, stream)
+local function stream_entry(session, stream, headers, raw, ended)
   local server = session._server
-  if http1 ~= 0 then
-    stream._h1 = true
-    stream._http_version = http1 == 10 and "1.0" or "1.1"
-    stream.endAfterHeaders = false
+  if stream._h1 then
     compat = compat or require "http2.compat"
     if server then compat.dispatch(server, stream, headers, raw) end
     return

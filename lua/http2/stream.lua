@@ -16,30 +16,16 @@ local Stream = {}
 local methods = Emitter.extend({})
 Stream.methods = methods
 
--- Every property has its default here, in the table objects index: an
--- object holds only what differs, and reading a property or finding a
--- method is one table lookup (no __index function).
-methods.headersSent = false
-methods.closed = false
-methods.destroyed = false
-methods.aborted = false
-methods.pending = false
-methods.endAfterHeaders = false
-methods.writableEnded = false
-methods.readableEnded = false
-methods.pushAllowed = false
-methods.bufferSize = 0
-methods._remote_ended = false
-methods._flowing = false
-methods._reader = false
-methods._head = false
-methods._wcbs = false
-methods._implicit_end = false
-methods._explicit_end = false
-methods._need_drain = false
-methods._trailers_later = false
-methods._events = false
-methods._waiters = false
+-- A stream object is a userdata (core.stream_class): its Node.js fields
+-- (id, session, headersSent, closed, rstCode, bufferSize, state,
+-- sentHeaders, ...) live in the engine's box and are computed when read;
+-- methods are found in |methods|; fields only Lua uses go to a table of
+-- the object's own, made on first write, with these defaults.
+local defaults = {
+  _flowing = false, _reader = false, _wcbs = false, _need_drain = false,
+  _trailers_later = false, _events = false, _waiters = false, _timer = false,
+}
+Stream.defaults = defaults
 
 local HIGH_WATER_MARK = 16384
 local NO_ERROR, CANCEL, INTERNAL_ERROR = C.NGHTTP2_NO_ERROR, C.NGHTTP2_CANCEL,
@@ -58,18 +44,16 @@ for k, v in pairs(C) do
 end
 Stream.code_names = code_names
 
-Stream.__index = methods
-Stream.__name = "h2lua.Stream"
-Stream.__tostring = function(self)
+Stream.mt = core.stream_class(methods, defaults, function(self)
   return string.format("h2lua.Stream %s%s", tostring(self.id),
     self.destroyed and " (closed)" or "")
-end
+end)
 
--- Stream._new(session, box, id, endStream, method) -> a stream Lua makes
--- (a push, a client request); the engine makes request streams itself.
-function Stream._new(session, box, id, end_stream, method)
-  local self = setmetatable({ _box = box, id = id, session = session }, Stream)
-  if box then self.state = box end
+-- Stream._new(session, endStream, method) -> a stream Lua makes (a push, a
+-- client request: core.push/core.request give it its stream); the engine
+-- makes request streams itself.
+function Stream._new(session, end_stream, method)
+  local self = core.stream_new(session)
   if end_stream then
     self.endAfterHeaders = true
     self._remote_ended = true
@@ -133,7 +117,7 @@ local function respond(self, headers, options)
     flat[n + 1], flat[n + 2] = ":reason", reason
     n = n + 2
   end
-  local ok, err = core.respond(self._box, end_stream, wait_trailers, sens,
+  local ok, err = core.respond(self, end_stream, wait_trailers, sens,
     ":status", status_str[status], table.unpack(flat, 1, n))
   if ok == nil then
     errors.raise("ERR_HTTP2_ERROR", core.strerror(err))
@@ -176,20 +160,21 @@ function methods:pushStream(headers, options, cb)
   for k, v in pairs(headers) do h[k] = v end
   if h[":method"] == nil then h[":method"] = "GET" end
   if h[":authority"] == nil and h.host == nil then
-    h[":authority"] = rawget(self, "_authority") or core.stream_authority(self._box)
+    h[":authority"] = self._authority or core.stream_authority(self)
   end
   if h[":scheme"] == nil then h[":scheme"] = self.session.encrypted and "https" or "http" end
   if h[":path"] == nil then h[":path"] = "/" end
   local end_stream = options and options.endStream == true or false
   if h[":method"] == "HEAD" then end_stream = true end
   local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
-  local push = Stream._new(self.session, false, false, true, h[":method"])
+  local push = Stream._new(self.session, true, h[":method"])
   push.readableEnded = true
   push.pushAllowed = true -- the peer takes pushes (nested ones raise below)
   push.sentHeaders = h
   push._authority = h[":authority"] or h.host
-  local box, id = core.push(self._box, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
-  if not box then
+  local id, why = core.push(self, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
+  if not id then
+    id = why
     local err = id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
       or id == C.NGHTTP2_ERR_STREAM_CLOSED and errors.new("ERR_HTTP2_INVALID_STREAM")
       or errors.new("ERR_HTTP2_ERROR", core.strerror(id))
@@ -197,7 +182,6 @@ function methods:pushStream(headers, options, cb)
     sched.defer(cb, err)
     return
   end
-  push._box, push.id, push.state = box, id, box
   if end_stream then push.writableEnded = true end
   if co then return nil, push, h end
   sched.defer(cb, nil, push, h)
@@ -266,7 +250,7 @@ local function respond_with(self, src, headers, options, is_path)
       return self:finish()
     end
   end
-  local ok, why = core.add_file(self._box, src, offset, length)
+  local ok, why = core.add_file(self, src, offset, length)
   if not ok then return file_error(self, options, errors.system(why, "read", "read " .. tostring(why))) end
   self:finish()
 end
@@ -308,9 +292,9 @@ function methods:additionalHeaders(headers)
     status = 100 -- Node sends no status then; nghttp2 needs one for 1xx
   end
   local n, sens = headers_mod.flatten(headers, headers_mod.response_pseudo, skip_status)
-  core.info(self._box, sens, ":status", status_str[status],
+  core.info(self, sens, ":status", status_str[status],
     table.unpack(headers_mod.flat, 1, n))
-  local info = rawget(self, "sentInfoHeaders") or {}
+  local info = self.sentInfoHeaders or {}
   info[#info + 1] = headers
   self.sentInfoHeaders = info
 end
@@ -319,7 +303,6 @@ local function touch(self)
   local t = self._timer
   if t then t:refresh() end
 end
-methods._timer = false
 
 local function ensure_response(self)
   if not self.headersSent then self:respond() end
@@ -346,12 +329,10 @@ function methods:write(data, cb)
   if self.writableEnded then return false end -- HEAD, 204, 304: no body
   local want = type(cb) == "function"
   touch(self)
-  local box = self._box
-  local buffered = core.write(box, data, want)
+  local buffered = core.write(self, data, want)
   if not buffered then return false end
-  self.bufferSize = buffered
   if want then
-    core.watch(box)
+    core.watch(self)
     local w = self._wcbs
     if not w then
       self._wcbs = { cb }
@@ -361,7 +342,7 @@ function methods:write(data, cb)
   end
   if buffered >= HIGH_WATER_MARK then
     self._need_drain = true
-    core.want_drain(box)
+    core.want_drain(self)
     return false
   end
   return true
@@ -383,7 +364,7 @@ local function finish(self, data, cb)
   self._explicit_end = true
   if self.writableEnded then return self end
   self.writableEnded = true
-  core.finish(self._box, data, self._trailers_later)
+  core.finish(self, data, self._trailers_later)
   return self
 end
 methods.finish = core.stream_finish_method
@@ -391,7 +372,7 @@ methods.finish = core.stream_finish_method
 -- The body ends without END_STREAM: 'wantTrailers' follows (compat).
 function methods:_trailersLater()
   self._trailers_later = true
-  if self._box then core.want_trailers(self._box) end
+  core.want_trailers(self)
 end
 methods["end"] = methods.finish
 core.init { respond = respond, finish = finish }
@@ -407,7 +388,7 @@ function methods:sendTrailers(headers)
   local n, sens = headers_mod.flatten(headers, headers_mod.no_pseudo)
   self._trailers_sent = true
   self.sentTrailers = headers
-  core.trailers(self._box, sens, table.unpack(headers_mod.flat, 1, n))
+  core.trailers(self, sens, table.unpack(headers_mod.flat, 1, n))
 end
 
 local close_events
@@ -415,7 +396,7 @@ local close_events
 -- The readable side ended: 'end', then a 'close' that waited for it.
 local function read_ended(self)
   self:emit("end")
-  local code = rawget(self, "_close_code")
+  local code = self._close_code
   if code then
     self._close_code = nil
     close_events(self, code)
@@ -425,12 +406,12 @@ Stream._emit_end = read_ended
 
 -- The next chunk: bytes kept from before the close first.
 local function take(self)
-  local tail = rawget(self, "_tail")
+  local tail = self._tail
   if tail then
     self._tail = nil
     return tail
   end
-  return core.read(self._box)
+  return core.read(self)
 end
 
 -- stream:read() -> chunk | nil (end of body) | nil, "closed" | nil, "busy"
@@ -446,7 +427,7 @@ function methods:read()
       return nil
     end
     if self.destroyed then
-      local code = rawget(self, "_close_code")
+      local code = self._close_code
       if code then
         self._close_code = nil
         sched.spawn(close_events, self, self, code)
@@ -491,8 +472,7 @@ end
 -- A listener means Lua waits for events up to the close; adding a 'data'
 -- listener switches to flowing mode, as in Node.js.
 function methods:_onlisten(name)
-  local box = self._box
-  if box then core.watch(box) end
+  core.watch(self)
   if name == "data" and not self._flowing then self:resume() end
 end
 
@@ -525,7 +505,7 @@ function methods:close(code, cb)
   if self.closed then return end
   self.closed = true
   self.rstCode = code
-  core.rst(self._box, code)
+  core.rst(self, code)
 end
 
 -- stream:destroy([err]) -> stream
@@ -535,7 +515,7 @@ function methods:destroy(err)
   self._destroy_err = err
   self.closed = true
   if not self.rstCode then self.rstCode = code end
-  core.rst(self._box, code)
+  core.rst(self, code)
   return self
 end
 
@@ -568,7 +548,7 @@ function methods:priority(options)
   end
   local parent, weight = num("parent", 0) or 0, num("weight", 0) or C.NGHTTP2_DEFAULT_WEIGHT
   local exclusive, silent = bool("exclusive"), bool("silent")
-  if not silent then core.stream_priority(self._box, parent, weight, exclusive) end
+  if not silent then core.stream_priority(self, parent, weight, exclusive) end
 end
 
 -- stream:setTimeout(msecs[, cb]) -> stream: 'timeout' after msecs without
@@ -581,7 +561,7 @@ function methods:setTimeout(ms, cb)
   end
   local t = self._timer
   if t then timers.clearTimeout(t) self._timer = false end
-  if self._box then core.watch(self._box) end
+  core.watch(self)
   if ms > 0 and not self.destroyed then
     t = timers.setTimeout(function()
       self._timer = false
@@ -602,12 +582,12 @@ function methods:_onerror(err)
     local ok = pcall(self.respond, self, { [":status"] = 500 })
     if ok then
       self.writableEnded = true
-      core.finish(self._box)
+      core.finish(self)
       return
     end
   end
   self.rstCode = INTERNAL_ERROR
-  core.rst(self._box, INTERNAL_ERROR)
+  core.rst(self, INTERNAL_ERROR)
 end
 
 -- Engine events.
@@ -628,7 +608,6 @@ function Stream._onend(self)
 end
 
 function Stream._ondrain(self)
-  self.bufferSize = 0
   local w = self._wcbs
   if w then
     self._wcbs = false
@@ -678,13 +657,12 @@ end
 -- which stay readable; 'close' then waits for the readable side's end,
 -- as in Node.js.
 function Stream._onclose(self, code, tail)
-  if perf.active() then perf.stream_entry(self, core.stream_metrics(self._box)) end
+  if perf.active() then perf.stream_entry(self, core.stream_metrics(self)) end
   local map = self.session._streams
   if map then map[self.id] = nil end
   self.closed = true
   self.destroyed = true
   self.rstCode = code
-  self.bufferSize = 0
   self.pushAllowed = false
   if tail then self._tail = tail end
   local r = self._reader
@@ -700,7 +678,7 @@ function Stream._onclose(self, code, tail)
   end
   local t = self._timer
   if t then timers.clearTimeout(t) self._timer = false end
-  if rawget(self, "_tail") and not self.readableEnded then
+  if self._tail and not self.readableEnded then
     self._close_code = code
     if self._flowing then sched.defer(flow, self) end
     return
@@ -716,10 +694,10 @@ end
 -- One-shot events a wait must not miss.
 function methods:_sticky(name)
   if name == "response" then
-    local r = rawget(self, "_response")
+    local r = self._response
     if r then return r, self._response_flags, self._response_raw end
   elseif name == "close" then
-    if rawget(self, "_close_emitted") then return true end
+    if self._close_emitted then return true end
   elseif name == "end" then
     if self.readableEnded then return true end
   elseif name == "ready" then
