@@ -642,7 +642,7 @@ static void h1_flush(h2lua_session *se) {
   if (h == NULL || se->conn == NULL) return;
   h2lua_stream *st = h->cur;
   if (st && st->responded && !h->response_done) {
-    size_t len = evbuffer_get_length(st->out);
+    size_t len = h2lua_stream_out_len(st);
     if (len && h2lua_conn_output_len(se->conn) < OUTPUT_THRESHOLD) {
       st->bytes_written += len;
       if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();

@@ -464,7 +464,7 @@ static ssize_t on_data_read(nghttp2_session *ngh, int32_t stream_id,
                             uint8_t *buf, size_t length, uint32_t *data_flags,
                             nghttp2_data_source *source, void *user_data) {
   h2lua_stream *st = source->ptr;
-  size_t avail = evbuffer_get_length(st->out);
+  size_t avail = h2lua_stream_out_len(st);
   size_t n = 0;
   if (avail == 0 && !st->out_eof) {
     st->deferred = 1;

@@ -148,7 +148,7 @@ static int push_prop(lua_State *L, h2lua_rt *rt, h2lua_sbox *sb, int id) {
     lua_pushstring(L, sb->http1 == 10 ? "1.0" : "1.1");
     return 1;
   case PROP_BUFFERSIZE:
-    lua_pushinteger(L, st ? (lua_Integer)evbuffer_get_length(st->out) : 0);
+    lua_pushinteger(L, st ? (lua_Integer)h2lua_stream_out_len(st) : 0);
     return 1;
   case PROP_SENTHEADERS: push_sent(L, rt, sb, 1); return 1;
   default: return 0;
@@ -432,7 +432,7 @@ static int lstream_write(lua_State *L) {
     return luaL_error(L, "out of memory");
   if (lua_toboolean(L, 3)) st->want_drain = 1;
   proto_of(st)->resume(st);
-  size_t buffered = evbuffer_get_length(st->out);
+  size_t buffered = h2lua_stream_out_len(st);
   if (buffered) st->lua_bufsize = 1;
   lua_pushinteger(L, (lua_Integer)buffered);
   return 1;
@@ -498,7 +498,7 @@ static int lstream_rst(lua_State *L) {
 /* core.buffered(box) -> bytes waiting in the outgoing buffer */
 static int lstream_buffered(lua_State *L) {
   h2lua_stream *st = any_stream(L, 1);
-  lua_pushinteger(L, st ? (lua_Integer)evbuffer_get_length(st->out) : 0);
+  lua_pushinteger(L, st ? (lua_Integer)h2lua_stream_out_len(st) : 0);
   return 1;
 }
 

@@ -223,8 +223,9 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
   if (!se->want_raw) lua_pushnil(L);
   lua_pushboolean(L, ev->u.stream.end);
-  /* stream_entry(session, stream, headers, raw, end) */
-  h2lua_spawn(L, rt, 5);
+  lua_pushboolean(L, st->http1 != 0);
+  /* stream_entry(session, stream, headers, raw, end, http1) */
+  h2lua_spawn(L, rt, 6);
   return 1;
 }
 

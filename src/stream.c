@@ -37,6 +37,7 @@ static void unlink_home(h2lua_stream *st) {
   else home->streams = st->next;
   if (st->next) st->next->prev = st->prev;
   home->buffered -= evbuffer_get_length(st->in) + st->out_mem;
+  st->out_mem = 0;
   st->next = st->prev = NULL;
   st->home = NULL;
 }
@@ -107,6 +108,7 @@ void h2lua_stream_free(h2lua_stream *st) {
   if (!rt->closing && rt->nstream_pool < STREAM_POOL_MAX) {
     evbuffer_drain(st->in, evbuffer_get_length(st->in));
     evbuffer_drain(st->out, evbuffer_get_length(st->out));
+    st->small_len = 0;
     st->next = rt->stream_pool;
     rt->stream_pool = st;
     rt->nstream_pool++;
@@ -149,7 +151,13 @@ size_t h2lua_stream_in_take(h2lua_stream *st, void *dst, size_t max) {
 
 int h2lua_stream_out_add(h2lua_stream *st, const void *p, size_t len) {
   if (len == 0) return 0;
-  if (evbuffer_add(st->out, p, len) != 0) return -1;
+  /* a small body needs no evbuffer chain (a malloc and a free) */
+  if (st->small_len + len <= sizeof(st->small) && evbuffer_get_length(st->out) == 0) {
+    memcpy(st->small + st->small_len, p, len);
+    st->small_len += len;
+  } else if (evbuffer_add(st->out, p, len) != 0) {
+    return -1;
+  }
   st->out_mem += len;
   if (st->home) st->home->buffered += len;
   return 0;
@@ -157,6 +165,10 @@ int h2lua_stream_out_add(h2lua_stream *st, const void *p, size_t len) {
 
 int h2lua_stream_out_add_file(h2lua_stream *st, int fd, int64_t offset,
                               int64_t length) {
+  if (st->small_len) { /* keep the order: what was written comes first */
+    if (evbuffer_prepend(st->out, st->small, st->small_len) != 0) return -1;
+    st->small_len = 0;
+  }
   return evbuffer_add_file(st->out, fd, (ev_off_t)offset, (ev_off_t)length);
 }
 
@@ -170,19 +182,34 @@ static void out_taken(h2lua_stream *st, size_t n) {
 }
 
 size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max) {
-  int n = evbuffer_remove(st->out, dst, max);
-  if (n <= 0) return 0;
-  out_taken(st, (size_t)n);
-  return (size_t)n;
+  size_t taken = 0;
+  if (st->small_len) {
+    taken = st->small_len < max ? st->small_len : max;
+    memcpy(dst, st->small, taken);
+    st->small_len -= taken;
+    if (st->small_len) memmove(st->small, st->small + taken, st->small_len);
+    dst = (char *)dst + taken;
+    max -= taken;
+  }
+  if (max && evbuffer_get_length(st->out)) {
+    int n = evbuffer_remove(st->out, dst, max);
+    if (n > 0) taken += (size_t)n;
+  }
+  out_taken(st, taken);
+  return taken;
 }
 
 void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst) {
-  out_taken(st, evbuffer_get_length(st->out));
+  out_taken(st, h2lua_stream_out_len(st));
+  if (st->small_len) {
+    evbuffer_add(dst, st->small, st->small_len);
+    st->small_len = 0;
+  }
   evbuffer_add_buffer(dst, st->out);
 }
 
 void h2lua_stream_maybe_drain(h2lua_stream *st) {
-  if (st->want_drain && evbuffer_get_length(st->out) == 0) {
+  if (st->want_drain && h2lua_stream_out_len(st) == 0) {
     st->want_drain = 0;
     h2lua_queue(st->h.rt, H2LUA_EV_DRAIN, &st->h);
   }

@@ -66,6 +66,8 @@ struct h2lua_stream {
   uint64_t bytes_read, bytes_written;
   struct evbuffer *in;     /* request body not yet read by Lua */
   struct evbuffer *out;    /* response body not yet taken by the protocol */
+  char small[512];         /* ... or, for a small body, its bytes (first) */
+  size_t small_len;
   size_t out_mem;          /* bytes of |out| in memory (not file segments) */
   h2lua_hblock hdrs;       /* received fields not yet given to Lua */
   char authority[256];     /* of the request: what pushes on it inherit */
@@ -100,6 +102,10 @@ int h2lua_stream_out_add_file(h2lua_stream *st, int fd, int64_t offset,
                               int64_t length);
 /* Removes up to |max| bytes of the body into |dst|; returns how many. */
 size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max);
+/* Bytes of body waiting (in memory and in files). */
+static inline size_t h2lua_stream_out_len(const h2lua_stream *st) {
+  return st->small_len + evbuffer_get_length(st->out);
+}
 /* Moves the whole body queued so far to |dst| (file segments as they are). */
 void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst);
 /* Queues EV_DRAIN when Lua asked for it and the output is empty. */

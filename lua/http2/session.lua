@@ -378,9 +378,9 @@ local FLAGS, FLAGS_END = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_HEADERS 
 -- A new request on a server session: the engine made the stream object
 -- and runs this in a pooled coroutine (the stream owns its errors).
 -- HTTP/1.1 requests go to the Compatibility API only, as in Node.js.
-local function stream_entry(session, stream, headers, raw, ended)
+local function stream_entry(session, stream, headers, raw, ended, http1)
   local server = session._server
-  if stream._h1 then
+  if http1 then
     compat = compat or require "http2.compat"
     if server then compat.dispatch(server, stream, headers, raw) end
     return
