@@ -438,22 +438,27 @@ static int on_invalid_frame_recv(nghttp2_session *ngh,
   return 0;
 }
 
-static nghttp2_session_callbacks *callbacks;
+/* Two sets: with padding (the callback costs a call per frame) and
+   without. */
+static nghttp2_session_callbacks *callback_sets[2];
 
-static nghttp2_session_callbacks *get_callbacks(void) {
-  if (callbacks) return callbacks;
-  nghttp2_session_callbacks_new(&callbacks);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, on_begin_frame);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback2(callbacks, on_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk_recv);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
-  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks, on_invalid_frame_recv);
-  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
-  nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, on_frame_not_send);
-  nghttp2_session_callbacks_set_select_padding_callback(callbacks, on_select_padding);
-  return callbacks;
+static nghttp2_session_callbacks *get_callbacks(int padding) {
+  nghttp2_session_callbacks *cb = callback_sets[padding != 0];
+  if (cb) return cb;
+  nghttp2_session_callbacks_new(&cb);
+  callback_sets[padding != 0] = cb;
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_frame_not_send);
+  if (padding)
+    nghttp2_session_callbacks_set_select_padding_callback(cb, on_select_padding);
+  return cb;
 }
 
 /* ---- the data provider ---- */
@@ -661,8 +666,8 @@ int h2lua_h2_start(h2lua_session *se, const nghttp2_option *opt,
   s->mem.calloc = mem_calloc;
   s->mem.realloc = mem_realloc;
   int rv = se->is_client
-               ? nghttp2_session_client_new3(&s->ngh, get_callbacks(), se, opt, &s->mem)
-               : nghttp2_session_server_new3(&s->ngh, get_callbacks(), se, opt, &s->mem);
+               ? nghttp2_session_client_new3(&s->ngh, get_callbacks(se->limits.padding), se, opt, &s->mem)
+               : nghttp2_session_server_new3(&s->ngh, get_callbacks(se->limits.padding), se, opt, &s->mem);
   if (rv != 0) {
     free(s);
     return rv;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_MAX 256 /* idle coroutines kept */
 
 /* What a worker yields when its function returned: it is idle again. */
 static const char DONE = 'd';
@@ -252,20 +251,24 @@ void h2lua_deliver_now(h2lua_rt *rt, h2lua_event *ev) {
 
 /* ---- coroutines ---- */
 
+/* The pool: up to H2LUA_POOL_MAX coroutines anchored for good in the pool
+   table (slot i), their lua_States in rt->slots, the idle ones' slots on
+   rt->free_slots; a coroutine's slot (or -1) is in its extra space. An
+   idle one is taken and resumed with no Lua stack work; one that waits
+   keeps its slot until it finishes. Past H2LUA_POOL_MAX, coroutines are made
+   for one use and collected. */
+static int slot_of(lua_State *co) { return *(int *)lua_getextraspace(co); }
+
 /* What a coroutine's resume ended in: idle (back to the pool), waiting
    (someone holds it and wakes it), or dead by an error outside the
    worker's own protection. */
-static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int co_idx,
-                   int status, int nres) {
+static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
+                   int nres) {
+  int slot = slot_of(co);
   if (status == LUA_YIELD) {
     int idle = nres == 1 && lua_touserdata(co, -1) == (void *)&DONE;
     lua_pop(co, nres);
-    if (idle && rt->npool < POOL_MAX) {
-      lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
-      lua_pushvalue(L, co_idx);
-      lua_rawseti(L, -2, ++rt->npool);
-      lua_pop(L, 1);
-    }
+    if (idle && slot >= 0) rt->free_slots[rt->nfree++] = slot;
     return;
   }
   if (status != LUA_OK) {
@@ -282,7 +285,8 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int co_idx,
       lua_pushnil(L);
     lua_pushvalue(co, -1);
     lua_xmove(co, L, 1);
-    lua_pushvalue(L, co_idx);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
     if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
       const char *msg = lua_tostring(L, -1);
       fprintf(stderr, "h2lua: error in callback: %s\n", msg ? msg : "?");
@@ -290,39 +294,56 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int co_idx,
     lua_settop(L, top);
   }
   h2lua_closethread(co, L);
+  if (slot >= 0) { /* reset: it starts the worker afresh next time */
+    rt->slot_fresh[slot] = 1;
+    rt->free_slots[rt->nfree++] = slot;
+  }
+}
+
+static lua_State *new_coroutine(lua_State *L, h2lua_rt *rt, int *anchored) {
+  lua_State *co = lua_newthread(L);
+  /* sched.current() knows it as one of ours (a weak set) */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->ours_ref);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  int slot = -1;
+  if (rt->nslots < H2LUA_POOL_MAX) {
+    slot = rt->nslots++;
+    rt->slots[slot] = co;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -2, slot + 1);
+    lua_pop(L, 2); /* anchored in the pool table now */
+    *anchored = 1;
+  } else {
+    *anchored = 0; /* stays on the stack while it runs */
+  }
+  *(int *)lua_getextraspace(co) = slot;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, rt->worker_ref);
+  return co;
 }
 
 void h2lua_spawn(lua_State *L, h2lua_rt *rt, int nargs) {
   lua_State *co;
-  int fresh = 0;
-  if (rt->npool > 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pool_ref);
-    lua_rawgeti(L, -1, rt->npool);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, rt->npool--);
-    lua_remove(L, -2);
-    co = lua_tothread(L, -1);
+  int anchored = 1;
+  if (rt->nfree > 0) {
+    int slot = rt->free_slots[--rt->nfree];
+    co = rt->slots[slot];
+    if (rt->slot_fresh[slot]) { /* reset after an error */
+      rt->slot_fresh[slot] = 0;
+      lua_rawgeti(co, LUA_REGISTRYINDEX, rt->worker_ref);
+    }
   } else {
-    co = lua_newthread(L);
-    fresh = 1;
-    /* sched.current() knows it as one of ours (a weak set) */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->ours_ref);
-    lua_pushvalue(L, -2);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    co = new_coroutine(L, rt, &anchored);
+    if (!anchored) lua_insert(L, -(nargs + 3)); /* below fn: kept alive */
   }
-  /* stack: ... fn owner args[nargs] co */
-  int co_idx = lua_gettop(L);
-  int first = co_idx - nargs - 2;
-  if (fresh) lua_rawgeti(co, LUA_REGISTRYINDEX, rt->worker_ref);
-  lua_insert(L, first);          /* co fn owner args */
-  co_idx = first;
   lua_xmove(L, co, nargs + 2);
   int nres = 0;
   int status = lua_resume(co, L, nargs + 2, &nres);
-  settle(L, rt, co, co_idx, status, nres);
-  lua_settop(L, co_idx - 1);
+  settle(L, rt, co, status, nres);
+  if (!anchored) lua_pop(L, 1);
 }
 
 void h2lua_resume(lua_State *L, h2lua_rt *rt, int co_idx, int nargs) {
@@ -334,7 +355,7 @@ void h2lua_resume(lua_State *L, h2lua_rt *rt, int co_idx, int nargs) {
   lua_xmove(L, co, nargs);
   int nres = 0;
   int status = lua_resume(co, L, nargs, &nres);
-  settle(L, rt, co, co_idx, status, nres);
+  settle(L, rt, co, status, nres);
 }
 
 /* ---- boxes ---- */

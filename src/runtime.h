@@ -125,7 +125,12 @@ struct h2lua_rt {
       ours_ref;
   int stream_entry_ref, single_ref, sensitive_ref,
       stream_mt_ref, respond_ref, finish_ref;
-  int npool;        /* idle coroutines in the pool table */
+  /* the coroutine pool (runtime.c) */
+#define H2LUA_POOL_MAX 256
+  lua_State *slots[H2LUA_POOL_MAX];
+  int free_slots[H2LUA_POOL_MAX];
+  char slot_fresh[H2LUA_POOL_MAX];
+  int nslots, nfree;
   int key_ref[H2LUA_K_COUNT]; /* the interned field names (keys.h) */
   /* the event queue (FIFO) and the event being delivered */
   h2lua_event *ev;
