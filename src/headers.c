@@ -138,6 +138,49 @@ static void push_cached(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len
   memcpy(e->bytes, p, len);
 }
 
+/* Strings of nghttp2's static table (names, and values like "GET"):
+   their bytes never move or change, so the pointer alone finds them. */
+#define STATIC_CACHE 128
+typedef struct static_entry {
+  const uint8_t *p;
+  int ref;
+} static_entry;
+
+static void static_free(h2lua_rt *rt) {
+  free(rt->static_strings);
+  rt->static_strings = NULL;
+}
+
+static void push_static(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len) {
+  static_entry *cache = rt->static_strings;
+  if (cache == NULL) {
+    cache = rt->static_strings = calloc(STATIC_CACHE, sizeof(*cache));
+    if (cache == NULL) {
+      push_cached(L, rt, p, len);
+      return;
+    }
+    for (int i = 0; i < STATIC_CACHE; i++) cache[i].ref = LUA_NOREF;
+    h2lua_rt_on_close(rt, static_free);
+  }
+  uintptr_t x = (uintptr_t)p;
+  static_entry *e = &cache[((x >> 3) ^ (x >> 11)) & (STATIC_CACHE - 1)];
+  if (e->p == p) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
+    return;
+  }
+  lua_pushlstring(L, (const char *)p, len);
+  lua_pushvalue(L, -1);
+  if (e->ref == LUA_NOREF) e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_rawseti(L, LUA_REGISTRYINDEX, e->ref);
+  e->p = p;
+}
+
+static void push_field(lua_State *L, h2lua_rt *rt, nghttp2_rcbuf *rc,
+                       const uint8_t *p, size_t len) {
+  if (rc && nghttp2_rcbuf_is_static(rc)) push_static(L, rt, p, len);
+  else push_cached(L, rt, p, len);
+}
+
 /* Whether pair |i| repeats the name of an earlier one (small blocks are
    checked here, in C; larger ones by the table itself). */
 static int repeats(const h2lua_hblock *b, size_t i) {
@@ -199,8 +242,8 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
   lua_Integer nsens = 0;
   for (size_t i = 0; i < npairs; i++) {
     const h2lua_hpair *p = &b->pairs[i];
-    push_cached(L, rt, p->name, p->namelen);
-    push_cached(L, rt, p->value, p->valuelen);
+    push_field(L, rt, p->rc_name, p->name, p->namelen);
+    push_field(L, rt, p->rc_value, p->value, p->valuelen);
     if (rawt) {
       lua_pushvalue(L, -2);
       lua_rawseti(L, rawt, (lua_Integer)(2 * i + 1));

@@ -145,6 +145,7 @@ struct h2lua_rt {
   void *dns;          /* conn.c: the resolver */
   void *stream_pool;  /* stream.c: recycled stream records */
   void *strcache;     /* headers.c: Lua strings of common fields */
+  void *static_strings; /* headers.c: those of nghttp2's static table */
   int date_ref;       /* headers.c: the date as a Lua string */
   const char *date_str;
   size_t date_len;
