@@ -101,6 +101,15 @@ static void scache_free(h2lua_rt *rt) {
   rt->strcache = NULL;
 }
 
+/* Pushes the string and keeps it in the registry slot |*ref| (made or
+   replaced). */
+static void push_kept(lua_State *L, const uint8_t *p, size_t len, int *ref) {
+  lua_pushlstring(L, (const char *)p, len);
+  lua_pushvalue(L, -1);
+  if (*ref == LUA_NOREF) *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_rawseti(L, LUA_REGISTRYINDEX, *ref);
+}
+
 static void push_cached(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len) {
   if (len > SCACHE_MAXLEN) {
     lua_pushlstring(L, (const char *)p, len);
@@ -129,10 +138,7 @@ static void push_cached(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len
     lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
     return;
   }
-  lua_pushlstring(L, (const char *)p, len);
-  lua_pushvalue(L, -1);
-  if (e->ref == LUA_NOREF) e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  else lua_rawseti(L, LUA_REGISTRYINDEX, e->ref);
+  push_kept(L, p, len, &e->ref);
   e->hash = h;
   e->len = (uint8_t)len;
   memcpy(e->bytes, p, len);
@@ -168,10 +174,7 @@ static void push_static(lua_State *L, h2lua_rt *rt, const uint8_t *p, size_t len
     lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
     return;
   }
-  lua_pushlstring(L, (const char *)p, len);
-  lua_pushvalue(L, -1);
-  if (e->ref == LUA_NOREF) e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  else lua_rawseti(L, LUA_REGISTRYINDEX, e->ref);
+  push_kept(L, p, len, &e->ref);
   e->p = p;
 }
 
@@ -418,10 +421,7 @@ void h2lua_push_date(lua_State *L, h2lua_rt *rt) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->date_ref);
     return;
   }
-  lua_pushlstring(L, d, dl);
-  lua_pushvalue(L, -1);
-  if (rt->date_ref == LUA_NOREF) rt->date_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  else lua_rawseti(L, LUA_REGISTRYINDEX, rt->date_ref);
+  push_kept(L, (const uint8_t *)d, dl, &rt->date_ref);
   rt->date_str = d;
   rt->date_len = dl < sizeof(rt->date_copy) ? dl : sizeof(rt->date_copy);
   memcpy(rt->date_copy, d, rt->date_len);

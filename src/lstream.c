@@ -391,8 +391,9 @@ static int lstream_respond(lua_State *L) {
   return 1;
 }
 
-/* core.info(box, sensitive, n1, v1, ...) -> bool: a 1xx block */
-static int lstream_info(lua_State *L) {
+/* A header block other than the response's: a 1xx or the trailers. */
+static int send_block(lua_State *L,
+                      int (*send)(h2lua_stream *, const nghttp2_nv *, size_t)) {
   h2lua_stream *st = live_stream(L);
   if (st == NULL) {
     lua_pushboolean(L, 0);
@@ -401,22 +402,20 @@ static int lstream_info(lua_State *L) {
   nghttp2_nv *nva;
   size_t n;
   h2lua_check_nv(L, 3, 2, &nva, &n);
-  lua_pushboolean(L, proto_of(st)->info(st, nva, n) == 0);
+  lua_pushboolean(L, send(st, nva, n) == 0);
   return 1;
+}
+
+/* core.info(box, sensitive, n1, v1, ...) -> bool: a 1xx block */
+static int lstream_info(lua_State *L) {
+  h2lua_stream *st = live_stream(L);
+  return send_block(L, st ? proto_of(st)->info : NULL);
 }
 
 /* core.trailers(box, sensitive, n1, v1, ...) -> bool */
 static int lstream_trailers(lua_State *L) {
   h2lua_stream *st = live_stream(L);
-  if (st == NULL) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  nghttp2_nv *nva;
-  size_t n;
-  h2lua_check_nv(L, 3, 2, &nva, &n);
-  lua_pushboolean(L, proto_of(st)->trailers(st, nva, n) == 0);
-  return 1;
+  return send_block(L, st ? proto_of(st)->trailers : NULL);
 }
 
 /* core.write(box, data, want_drain) -> buffered bytes | false (gone) */

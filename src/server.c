@@ -200,11 +200,7 @@ static int server_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     h2lua_session *se = ev->u.session.se;
     if (se->torn_down) return -1;
     se->h.box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se, LUA_NOREF);
-    lua_pushstring(L, se->remote.host);
-    lua_pushinteger(L, se->remote.port);
-    lua_pushstring(L, se->local.host);
-    lua_pushinteger(L, se->local.port);
-    lua_pushinteger(L, se->remote.family ? se->remote.family : se->local.family);
+    h2lua_session_push_addresses(L, se);
     lua_pushboolean(L, ev->u.session.http1);
     return 7;
   }

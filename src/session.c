@@ -131,7 +131,7 @@ void h2lua_session_on_timeout(void *owner, h2lua_conn *c) {
 
 /* ---- delivery ---- */
 
-static void push_addresses(lua_State *L, const h2lua_session *se) {
+void h2lua_session_push_addresses(lua_State *L, const h2lua_session *se) {
   lua_pushstring(L, se->remote.host);
   lua_pushinteger(L, se->remote.port);
   lua_pushstring(L, se->local.host);
@@ -167,7 +167,7 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     lua_pushinteger(L, ev->u.refused.id);
     return 1;
   case H2LUA_EV_CONNECT:
-    push_addresses(L, se);
+    h2lua_session_push_addresses(L, se);
     return 5;
   case H2LUA_EV_CONNECT_ERROR:
     lua_pushinteger(L, ev->u.error.err);

@@ -105,6 +105,9 @@ void h2lua_session_on_closed(void *owner, h2lua_conn *c, int kind, int err,
                              const char *why);
 void h2lua_session_on_timeout(void *owner, h2lua_conn *c);
 
+/* Pushes remote address, port, local address, port, family (4 or 6). */
+void h2lua_session_push_addresses(lua_State *L, const h2lua_session *se);
+
 extern const h2lua_handle_vt h2lua_session_vt;
 
 #endif
