@@ -5,6 +5,7 @@ local errors = require "h2lua.errors"
 local Emitter = require "h2lua.emitter"
 local C = require "http2.constants"
 local Stream = require "http2.stream"
+local headers_mod = require "http2.headers"
 local core = sched.core
 
 local settings_mod = require "http2.settings"
@@ -308,6 +309,87 @@ end
 -- session:ref() / unref(): whether this session keeps the loop alive
 function methods:ref() if not self.destroyed then core.session_ref(self._box, true) end end
 function methods:unref() if not self.destroyed then core.session_ref(self._box, false) end end
+
+local function raise_if_bad_headers(headers)
+  for k in pairs(headers) do
+    if type(k) == "string" and k:byte(1) == 58 and not headers_mod.valid_pseudo[k:lower()] then
+      errors.raise("ERR_HTTP2_INVALID_PSEUDOHEADER", k)
+    end
+  end
+end
+
+local no_payload = { GET = true, HEAD = true, DELETE = true }
+
+-- session:request([headers][, options]) -> ClientHttp2Stream
+function methods:request(headers, options)
+  if self.type ~= C.NGHTTP2_SESSION_CLIENT then
+    errors.raise("ERR_HTTP2_INVALID_SESSION", "not a client session")
+  end
+  if self.destroyed then errors.raise("ERR_HTTP2_INVALID_SESSION") end
+  if self.closed then errors.raise("ERR_HTTP2_GOAWAY_SESSION") end
+  if headers == nil then headers = {} end
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  if options == nil then options = {} end
+  if type(options) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
+  end
+  raise_if_bad_headers(headers)
+  local h = {}
+  for k, v in pairs(headers) do h[k] = v end
+  if h[":method"] == nil then h[":method"] = "GET" end
+  local method = tostring(h[":method"])
+  if method == "CONNECT" and h[":protocol"] == nil then
+    if h[":authority"] == nil then errors.raise("ERR_HTTP2_CONNECT_AUTHORITY") end
+    if h[":scheme"] ~= nil then errors.raise("ERR_HTTP2_CONNECT_SCHEME") end
+    if h[":path"] ~= nil then errors.raise("ERR_HTTP2_CONNECT_PATH") end
+  else
+    if h[":protocol"] ~= nil and not self.remoteSettings.enableConnectProtocol then
+      errors.raise("ERR_HTTP2_CONNECT_PROTOCOL_NOT_ENABLED")
+    end
+    if h[":authority"] == nil and h.host == nil then h[":authority"] = self._authority end
+    if h[":scheme"] == nil then h[":scheme"] = self._protocol:sub(1, -2) end
+    if h[":path"] == nil then h[":path"] = "/" end
+  end
+  local end_stream = options.endStream
+  if end_stream == nil then
+    end_stream = no_payload[method] == true
+  elseif type(end_stream) ~= "boolean" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options.endStream", "of type boolean", errors.describe(end_stream))
+  end
+  for _, k in ipairs({ "exclusive", "waitForTrailers" }) do
+    if options[k] ~= nil and type(options[k]) ~= "boolean" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options." .. k, "of type boolean", errors.describe(options[k]))
+    end
+  end
+  local parent, weight = options.parent, options.weight
+  if parent ~= nil and (math.type(parent) ~= "integer" or parent < 0) then
+    errors.raise("ERR_OUT_OF_RANGE", "options.parent", ">= 0", parent)
+  end
+  if weight ~= nil and (math.type(weight) ~= "integer" or weight < 1 or weight > 256) then
+    errors.raise("ERR_OUT_OF_RANGE", "options.weight", ">= 1 && <= 256", weight)
+  end
+  local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
+  local stream = Stream._new(self, false, nil)
+  stream.headersSent = true
+  stream.sentHeaders = h
+  if end_stream then stream.writableEnded = true end
+  stream._trailers_later = options.waitForTrailers == true
+  local id, why = core.request(self._box, stream, end_stream, sens, parent, weight,
+    options.exclusive == true, options.waitForTrailers == true,
+    table.unpack(headers_mod.flat, 1, n))
+  if not id then
+    id = why
+    if id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE then
+      errors.raise("ERR_HTTP2_OUT_OF_STREAMS")
+    end
+    errors.raise("ERR_HTTP2_ERROR", core.strerror(id))
+  end
+  self._streams[id] = stream
+  sched.defer(Stream._emit, stream, "ready")
+  return stream
+end
 
 -- Engine events ------------------------------------------------------------
 
