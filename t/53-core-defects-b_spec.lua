@@ -456,12 +456,12 @@ end)
       local answered = {}
       server:on("stream", function(st, h)
         local i = tonumber(h[":path"]:match("%d+"))
-        -- /1 waits for /2, /2 for /3: the answers go out as 3, 2, 1
-        if i < 3 then H.wait_until(function() return answered[i + 1] end, 3000) h2lua.sleep(50) end
+        -- /1 waits until /2 has closed, /2 until /3 has: the answers go out as 3, 2, 1
+        st:on("close", function() answered[i] = true end)
+        if i < 3 then H.wait_until(function() return answered[i + 1] end, 3000) end
         if st.destroyed then return end -- the old client tore the session down
         st:respond({ ["x-n"] = i })
         st:finish(string.rep(tostring(i), 5000 * i))
-        answered[i] = true
       end)
       local port = H.listen(server)
       local s = http2.connect("http://127.0.0.1:" .. port)
