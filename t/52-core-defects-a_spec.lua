@@ -117,15 +117,7 @@ end)
 -- 2. Under valgrind
 -------------------------------------------------------------------------------
 
--- H2LUA_ALLOC=libc: every Lua block from malloc, so valgrind sees each one
-local VALGRIND = "H2LUA_ALLOC=libc valgrind --error-exitcode=99 --leak-check=full " ..
-  "--errors-for-leak-kinds=definite,indirect --log-file=%s"
-
-local function assert_clean(report)
-  assert.truthy(report:find("ERROR SUMMARY: 0 errors", 1, true), report)
-  assert.falsy(report:find("definitely lost: [1-9]"), report)
-  assert.falsy(report:find("indirectly lost: [1-9]"), report)
-end
+local VALGRIND, assert_clean = H.VALGRIND, H.assert_valgrind_clean
 
 describe("under valgrind", function()
   it("3000 HTTP/1.1 requests over 300 concurrent keep-alive connections (handler sleeps 100 ms): 0 errors, nothing lost, exit 0 on SIGTERM (60 s bounds)", function()

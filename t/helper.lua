@@ -267,4 +267,17 @@ function H.leaks()
   return nil
 end
 
+-- The valgrind prefix for H.start or a shell line; %s is the log file.
+-- H2LUA_ALLOC=libc: every Lua block from malloc, so valgrind sees each one.
+H.VALGRIND = "H2LUA_ALLOC=libc valgrind --error-exitcode=99 --leak-check=full " ..
+  "--errors-for-leak-kinds=definite,indirect --log-file=%s"
+
+-- H.assert_valgrind_clean(report): no error, nothing definitely or indirectly lost.
+function H.assert_valgrind_clean(report)
+  local assert = require "luassert"
+  assert.truthy(report:find("ERROR SUMMARY: 0 errors", 1, true), report)
+  assert.falsy(report:find("definitely lost: [1-9]"), report)
+  assert.falsy(report:find("indirectly lost: [1-9]"), report)
+end
+
 return H
