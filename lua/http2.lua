@@ -8,13 +8,25 @@ local settings = require "http2.settings"
 local Server = require "http2.server"
 local Session = require "http2.session"
 local Stream = require "http2.stream"
-local compat = require "http2.compat"
-local client = require "http2.client"
 
-local M = {}
+-- The client and the Compatibility API load with their first use: a
+-- server that uses neither does not pay for them at start-up.
+local lazy = {
+  connect = function() return require("http2.client").connect end,
+  Http2ServerRequest = function() return require("http2.compat").Http2ServerRequest end,
+  Http2ServerResponse = function() return require("http2.compat").Http2ServerResponse end,
+}
+local M = setmetatable({}, {
+  __index = function(t, k)
+    local get = lazy[k]
+    if get == nil then return nil end
+    local v = get()
+    rawset(t, k, v)
+    return v
+  end,
+})
 
 M.constants = constants
-M.connect = client.connect
 M.sensitiveHeaders = headers.sensitiveHeaders
 M.getDefaultSettings = settings.defaults
 M.getPackedSettings = settings.pack
@@ -74,7 +86,5 @@ M.Http2Stream = Stream
 M.ServerHttp2Stream = Stream
 M.ClientHttp2Stream = Stream
 M.ClientHttp2Session = Session
-M.Http2ServerRequest = compat.Http2ServerRequest
-M.Http2ServerResponse = compat.Http2ServerResponse
 
 return M

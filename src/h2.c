@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "util.h"
 
 /* Stop taking frames from nghttp2 while this much waits for the socket:
@@ -41,11 +42,22 @@ nghttp2_session *h2lua_h2_ngh(const h2lua_session *se) {
 
 /* ---- the counting allocator ---- */
 
+/* The block's header: its size as asked (what is counted) and its
+   class in the block cache. */
+typedef struct mem_hdr {
+  size_t n;
+  unsigned cls;
+} mem_hdr;
+
 static void *mem_malloc(size_t n, void *ud) {
   h2_state *s = ud;
-  char *p = malloc(n + MEM_HDR);
+  if (n > (size_t)-1 - MEM_HDR) return NULL;
+  unsigned cls;
+  char *p = h2lua_block_get(n + MEM_HDR, &cls);
   if (p == NULL) return NULL;
-  *(size_t *)p = n;
+  mem_hdr *h = (mem_hdr *)p;
+  h->n = n;
+  h->cls = cls;
   s->mem_used += n;
   return p + MEM_HDR;
 }
@@ -53,32 +65,42 @@ static void *mem_malloc(size_t n, void *ud) {
 static void mem_free(void *ptr, void *ud) {
   h2_state *s = ud;
   if (ptr == NULL) return;
-  char *p = (char *)ptr - MEM_HDR;
-  s->mem_used -= *(size_t *)p;
-  free(p);
+  mem_hdr *h = (mem_hdr *)((char *)ptr - MEM_HDR);
+  s->mem_used -= h->n;
+  h2lua_block_put(h, h->cls);
 }
 
 static void *mem_calloc(size_t nmemb, size_t size, void *ud) {
-  h2_state *s = ud;
   if (size && nmemb > ((size_t)-1 - MEM_HDR) / size) return NULL;
   size_t n = nmemb * size;
-  char *p = calloc(1, n + MEM_HDR);
-  if (p == NULL) return NULL;
-  *(size_t *)p = n;
-  s->mem_used += n;
-  return p + MEM_HDR;
+  void *p = mem_malloc(n, ud);
+  if (p) memset(p, 0, n);
+  return p;
 }
 
 static void *mem_realloc(void *ptr, size_t n, void *ud) {
-  h2_state *s = ud;
   if (ptr == NULL) return mem_malloc(n, ud);
-  char *p = (char *)ptr - MEM_HDR;
-  size_t old = *(size_t *)p;
-  char *q = realloc(p, n + MEM_HDR);
+  mem_hdr *h = (mem_hdr *)((char *)ptr - MEM_HDR);
+  size_t room = h2lua_block_size(h->cls);
+  if (room >= n + MEM_HDR) { /* still fits its block */
+    h2_state *s = ud;
+    s->mem_used = s->mem_used - h->n + n;
+    h->n = n;
+    return ptr;
+  }
+  if (room == 0 && n + MEM_HDR > H2LUA_BLOCK_MAX) { /* large to large */
+    h2_state *s = ud;
+    mem_hdr *g = realloc(h, n + MEM_HDR);
+    if (g == NULL) return NULL;
+    s->mem_used = s->mem_used - g->n + n;
+    g->n = n;
+    return (char *)g + MEM_HDR;
+  }
+  void *q = mem_malloc(n, ud);
   if (q == NULL) return NULL;
-  *(size_t *)q = n;
-  s->mem_used = s->mem_used - old + n;
-  return q + MEM_HDR;
+  memcpy(q, ptr, h->n < n ? h->n : n);
+  mem_free(ptr, ud);
+  return q;
 }
 
 /* What counts against maxSessionMemory: nghttp2's own memory, bytes

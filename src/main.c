@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bytecode.h"
 #include "h2lua.h"
 
 #ifndef PACKAGE_VERSION
@@ -54,6 +55,11 @@ static void set_paths(lua_State *L) {
                     H2LUA_LUADIR, cur ? cur : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
+  if (in_build)
+    h2lua_bytecode_searcher(L, H2LUA_SRCLUADIR, H2LUA_BUILDDIR "/luac",
+                            H2LUA_LUADIR, H2LUA_LUADIR);
+  else
+    h2lua_bytecode_searcher(L, H2LUA_LUADIR, H2LUA_LUADIR, NULL, NULL);
 }
 
 static int msghandler(lua_State *L) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
+
 
 /* What a worker yields when its function returned: it is idle again. */
 static const char DONE = 'd';
@@ -410,6 +412,7 @@ static int rt_gc(lua_State *L) {
   if (rt->sigterm) event_free(rt->sigterm);
   event_base_free(rt->base);
   rt->base = NULL;
+  h2lua_block_drain();
   return 0;
 }
 

@@ -4,7 +4,7 @@ local sched = require "h2lua.sched"
 local errors = require "h2lua.errors"
 local Emitter = require "h2lua.emitter"
 local settings = require "http2.settings"
-local compat = require "http2.compat"
+local compat -- http2.compat, loaded with the first 'request' listener
 local core = sched.core
 
 local Server = {}
@@ -217,6 +217,7 @@ end
 
 function methods:_onlisten(name, fn)
   if name == "request" then
+    compat = compat or require "http2.compat"
     self._compat = true
     want_raw(self)
   elseif name == "stream" and require("http2.session").takes_raw(fn) then
