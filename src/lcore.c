@@ -103,6 +103,13 @@ static int lcore_observe(lua_State *L) {
   return 0;
 }
 
+/* core.listeners_changed() -> nil: every session's direct 'stream'
+   listener (core.session_fast) is void from now on */
+static int lcore_listeners_changed(lua_State *L) {
+  h2lua_rt_get(L)->listen_gen++;
+  return 0;
+}
+
 /* core.run() -> nil; raises when already running */
 static int lcore_run(lua_State *L) {
   if (h2lua_loop_run(h2lua_rt_get(L), L) != 0)
@@ -156,7 +163,8 @@ static const luaL_Reg core_funcs[] = {
     {"run", lcore_run},             {"stop", lcore_stop},
     {"now", lcore_now},             {"timer_arm", lcore_timer_arm},
     {"want_tick", lcore_want_tick}, {"ref", lcore_ref},
-    {"signals", lcore_signals},     {NULL, NULL},
+    {"signals", lcore_signals},     {"listeners_changed", lcore_listeners_changed},
+    {NULL, NULL},
 };
 
 static void push_events(lua_State *L) {

@@ -83,6 +83,23 @@ static int lsession_want_raw(lua_State *L) {
   return 0;
 }
 
+/* core.session_fast(box, fn|nil) -> nil: |fn| takes this session's
+   requests directly (stream, headers, flags, raw) until listeners change
+   (core.listeners_changed) */
+static int lsession_fast(lua_State *L) {
+  h2lua_session *se = any_session(L);
+  if (se == NULL) return 0;
+  h2lua_rt *rt = se->h.rt;
+  if (se->fast_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, se->fast_ref);
+  se->fast_ref = LUA_NOREF;
+  if (lua_isfunction(L, 2)) {
+    lua_settop(L, 2);
+    se->fast_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    se->fast_gen = rt->listen_gen;
+  }
+  return 0;
+}
+
 /* core.session_settings(box, id1, v1, ...) -> 0 | nghttp2 error */
 static int lsession_settings(lua_State *L) {
   h2lua_session *se;
@@ -235,5 +252,6 @@ const luaL_Reg h2lua_session_funcs[] = {
     {"session_ref", lsession_ref},
     {"session_alive", lsession_alive},
     {"session_want_raw", lsession_want_raw},
+    {"session_fast", lsession_fast},
     {NULL, NULL},
 };

@@ -123,6 +123,10 @@ struct h2lua_rt {
   /* Lua values the engine calls or builds with (registry references) */
   int dispatch_ref, traceback_ref, drain_ref, worker_ref, failed_ref, pool_ref,
       ours_ref;
+  /* bumped by Lua whenever a 'stream' or 'request' listener comes or goes:
+     a session's direct listener (h2lua_session.fast_ref) holds only for
+     the generation it was set in */
+  unsigned listen_gen;
   int stream_entry_ref, single_ref, sensitive_ref,
       stream_mt_ref, respond_ref, finish_ref;
   /* the coroutine pool (runtime.c) */

@@ -33,6 +33,7 @@ h2lua_session *h2lua_session_new(h2lua_rt *rt, int is_client,
   h2lua_handle_init(&se->h, rt, &h2lua_session_vt, 1);
   se->is_client = is_client;
   se->peer_push = 1;
+  se->fast_ref = LUA_NOREF;
   if (cfg) {
     cfg->refs++;
     se->cfg = cfg;
@@ -82,6 +83,8 @@ static void session_free(h2lua_session *se) {
     else h2lua_stream_detach(st);
   }
   h2lua_handle_unlist(&se->h);
+  if (se->fast_ref != LUA_NOREF && !rt->closing)
+    luaL_unref(rt->main, LUA_REGISTRYINDEX, se->fast_ref);
   h2lua_handle_release(&se->h);
   h2lua_config_unref(se->cfg);
   rt->n_sessions--;
@@ -212,12 +215,23 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   h2lua_stream *st = ev->u.stream.st;
   if (!h2lua_handle_push(L, h)) return 1;
   int session = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stream_entry_ref);
+  int fast = se->fast_ref != LUA_NOREF && se->fast_gen == rt->listen_gen && !st->http1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, fast ? se->fast_ref : rt->stream_entry_ref);
   h2lua_sbox *sb = h2lua_stream_object(L, rt, st, session);
   sb->end_after_headers = sb->remote_ended = ev->u.stream.end != 0;
   st->push_allowed = !st->http1 && se->peer_push && !se->closing;
   sb->push_allowed = st->push_allowed;
   /* stack: entry, the stream (the owner: errors answer on it) */
+  if (fast) { /* listener(stream, headers, flags, raw) */
+    lua_pushvalue(L, -1);
+    h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
+    if (!se->want_raw) lua_pushnil(L);
+    lua_pushinteger(L, NGHTTP2_FLAG_END_HEADERS |
+                           (ev->u.stream.end ? NGHTTP2_FLAG_END_STREAM : 0));
+    lua_insert(L, -2);
+    h2lua_spawn(L, rt, 4);
+    return 1;
+  }
   lua_pushvalue(L, session);
   lua_pushvalue(L, -2);
   h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);

@@ -80,6 +80,10 @@ struct h2lua_session {
   unsigned is_client : 1, torn_down : 1, closing : 1, refd : 1, tls : 1;
   unsigned peer_push : 1;    /* the peer accepts pushes (its SETTINGS) */
   unsigned want_raw : 1;     /* Lua's 'stream' listeners take rawHeaders */
+  /* the server's one 'stream' listener, called without Lua's stream entry
+     while nothing else listens (set by Lua, for generation fast_gen) */
+  int fast_ref;
+  unsigned fast_gen;
   h2lua_addr local, remote;
   /* metrics */
   double start_time;

@@ -10,6 +10,14 @@ Emitter.__index = Emitter
 
 local PACKED = {}  -- marks a wake carrying more than three values
 
+-- The engine may hand a session's requests straight to a server's single
+-- 'stream' listener (core.session_fast); any change to who listens to
+-- 'stream' or 'request' anywhere voids that.
+local listeners_changed = sched.core.listeners_changed
+local function changed(name)
+  if name == nil or name == "stream" or name == "request" then listeners_changed() end
+end
+
 -- The emitter's own fields, read and written raw on tables (whose classes
 -- may have getters and setters) and through the object on userdata
 -- (streams, whose fields the engine keeps).
@@ -47,6 +55,7 @@ local function add(self, name, fn, prepend)
   else
     l[#l + 1] = fn
   end
+  changed(name)
   if self._onlisten then self:_onlisten(name, fn) end
   return self
 end
@@ -95,6 +104,7 @@ function Emitter:off(name, fn)
   if is_fn(l) then
     if matches(l, fn) then
       evs[name] = nil
+      changed(name)
       if evs.removeListener ~= nil then self:emit("removeListener", name, fn) end
     end
     return self
@@ -103,6 +113,7 @@ function Emitter:off(name, fn)
     if matches(l[i], fn) then
       table.remove(l, i)
       if #l == 1 then evs[name] = l[1] elseif #l == 0 then evs[name] = nil end
+      changed(name)
       if evs.removeListener ~= nil then self:emit("removeListener", name, fn) end
       break
     end
@@ -115,6 +126,7 @@ Emitter.removeListener = Emitter.off
 function Emitter:removeAllListeners(name)
   local evs = get(self, "_events")
   if not evs then return self end
+  changed(name)
   if name == nil then
     set(self, "_events", nil)
   else

@@ -20,7 +20,7 @@ Server.live = live
 function Server._new(options)
   return setmetatable({
     _options = options, _settings = options.settings, _sessions = {},
-    _nsessions = 0, listening = false, timeout = 0, _events = false,
+    _nsessions = 0, listening = false, timeout = 0, _events = false, _stream_fn = false,
     _compat = false,
   }, Server)
 end

@@ -469,16 +469,29 @@ local function stream_entry(session, stream, headers, raw, ended, http1)
   end
   local flags = ended and FLAGS_END or FLAGS
   local evs = session._events
-  if evs and evs.stream then session:emit("stream", stream, headers, flags, raw) end
+  local own = evs and evs.stream
+  if own then session:emit("stream", stream, headers, flags, raw) end
   if server == nil then return end
   -- the server's 'stream' listeners, then the Compatibility API's
-  -- 'request' (server:_onstream, inlined: this runs for every request)
+  -- 'request' (server:_onstream, inlined: this runs for every request).
+  -- A single listener is called directly; _stream_fn remembers the one
+  -- last seen to be a function, so type() is not asked every time.
   evs = server._events
   local l = evs and evs.stream
-  if type(l) == "function" then
-    l(stream, headers, flags, raw)
-  elseif l then
-    server:emit("stream", stream, headers, flags, raw)
+  if l then
+    if l ~= server._stream_fn then
+      if type(l) == "function" then server._stream_fn = l else l = nil end
+    end
+    if l == nil then
+      server:emit("stream", stream, headers, flags, raw)
+    elseif not server._compat then
+      -- nothing else listens: the next requests of this session go to l
+      -- from the engine, until listeners change
+      if not own and session._box then core.session_fast(session._box, l) end
+      return l(stream, headers, flags, raw)
+    else
+      l(stream, headers, flags, raw)
+    end
   end
   if server._compat then
     compat = compat or require "http2.compat"
