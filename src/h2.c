@@ -27,6 +27,10 @@ typedef struct h2_state {
      (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
      5.1.1), which nghttp2 by itself ignores */
   int32_t max_client_id;
+  /* the stream record last looked up or set: a request's callbacks ask
+     for the same stream many times in a row */
+  int32_t cache_id;
+  h2lua_stream *cache_st;
   struct { int32_t lo, hi; } skipped[32];
   int nskipped;
 } h2_state;
@@ -151,8 +155,19 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
   return 0;
 }
 
-static h2lua_stream *stream_of(nghttp2_session *ngh, int32_t id) {
-  return nghttp2_session_get_stream_user_data(ngh, id);
+static h2lua_stream *stream_of(h2lua_session *se, int32_t id) {
+  h2_state *s = se->ps;
+  if (id == s->cache_id) return s->cache_st;
+  s->cache_id = id;
+  return s->cache_st = nghttp2_session_get_stream_user_data(s->ngh, id);
+}
+
+/* Every change of a stream's record goes through here (the cache). */
+static void set_stream(h2lua_session *se, int32_t id, h2lua_stream *st) {
+  h2_state *s = se->ps;
+  nghttp2_session_set_stream_user_data(s->ngh, id, st);
+  s->cache_id = id;
+  s->cache_st = st;
 }
 
 /* A HEADERS frame starts: a request opens a stream record (unless a
@@ -169,13 +184,13 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     st = h2lua_session_stream(se, pid);
     if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->watched = st->lua_read = 1;
-    nghttp2_session_set_stream_user_data(ngh, pid, st);
+    set_stream(se, pid, st);
     h2lua_stream_opened(st);
     st->first_header = st->start_time;
     return 0;
   }
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-  st = stream_of(ngh, frame->hd.stream_id);
+  st = stream_of(se, frame->hd.stream_id);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL && !se->is_client) {
     if (!memory_available(se, s, sizeof(h2lua_stream))) {
       /* maxSessionMemory: refuse new streams while over it; a peer that
@@ -192,7 +207,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     }
     st = h2lua_session_stream(se, frame->hd.stream_id);
     if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, st);
+    set_stream(se, frame->hd.stream_id, st);
     h2lua_stream_opened(st);
   }
   if (st) {
@@ -211,7 +226,7 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
   int32_t id = frame->hd.type == NGHTTP2_PUSH_PROMISE
                    ? frame->push_promise.promised_stream_id
                    : frame->hd.stream_id;
-  h2lua_stream *st = stream_of(ngh, id);
+  h2lua_stream *st = stream_of(se, id);
   if (st == NULL || st->closed) return 0;
   if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs) {
     nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id,
@@ -269,7 +284,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
                          void *user_data) {
   h2lua_session *se = user_data;
   h2lua_rt *rt = se->h.rt;
-  h2lua_stream *st = frame->hd.stream_id ? stream_of(ngh, frame->hd.stream_id) : NULL;
+  h2lua_stream *st = frame->hd.stream_id ? stream_of(se, frame->hd.stream_id) : NULL;
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   h2lua_event *ev;
   se->frames_received++;
@@ -294,7 +309,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     if (end) remote_ended(st);
     break;
   case NGHTTP2_PUSH_PROMISE: {
-    h2lua_stream *ps = stream_of(ngh, frame->push_promise.promised_stream_id);
+    h2lua_stream *ps = stream_of(se, frame->push_promise.promised_stream_id);
     if (ps == NULL || ps->closed) break;
     queue_stream(se, ps, ps->hdrs.n, 0, frame->hd.stream_id);
     break;
@@ -369,7 +384,7 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
   h2lua_session *se = user_data;
   h2_state *s = se->ps;
   s->unconsumed_conn += len;
-  h2lua_stream *st = stream_of(ngh, stream_id);
+  h2lua_stream *st = stream_of(se, stream_id);
   if (st == NULL || st->closed) return 0;
   if (h2lua_stream_in_add(st, data, len) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -380,9 +395,11 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
    from nghttp2 here and freed after Lua saw its close. */
 static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
                            uint32_t error_code, void *user_data) {
-  h2lua_stream *st = stream_of(ngh, stream_id);
+  (void)ngh;
+  h2lua_session *se = user_data;
+  h2lua_stream *st = stream_of(se, stream_id);
   if (st == NULL) return 0;
-  nghttp2_session_set_stream_user_data(ngh, stream_id, NULL);
+  set_stream(se, stream_id, NULL);
   h2lua_stream_closed(st, error_code);
   return 0;
 }
@@ -398,13 +415,13 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
   if (id == 0) return 0;
   h2lua_stream *st = NULL;
   if (frame->hd.type == NGHTTP2_DATA) {
-    st = stream_of(ngh, id);
+    st = stream_of(se, id);
     if (st) {
       if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
       st->bytes_written += frame->hd.length;
     }
   } else if (frame->hd.type == NGHTTP2_HEADERS) {
-    st = stream_of(ngh, id);
+    st = stream_of(se, id);
   }
   if (st && !se->is_client && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       !st->remote_ended && !st->closed &&
@@ -424,7 +441,7 @@ static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
     return 0;
   h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_FRAME_ERROR, &se->h);
   if (ev == NULL) return 0;
-  ev->u.frame_error.st = frame->hd.stream_id ? stream_of(ngh, frame->hd.stream_id) : NULL;
+  ev->u.frame_error.st = frame->hd.stream_id ? stream_of(se, frame->hd.stream_id) : NULL;
   ev->u.frame_error.frame_type = frame->hd.type;
   ev->u.frame_error.lib_error = lib_error;
   ev->u.frame_error.stream_id = frame->hd.stream_id;
@@ -600,7 +617,13 @@ static void h2_flush(h2lua_session *se) {
     nghttp2_session_consume_connection(s->ngh, s->unconsumed_conn);
     s->unconsumed_conn = 0;
   }
-  while (h2lua_conn_output_len(se->conn) < OUTPUT_WOULDBLOCK_THRESHOLD) {
+  /* small frames (a response's HEADERS and short DATA) are gathered and
+     handed to the connection at once: one write, one round of libevent's
+     buffer callbacks, for a whole batch of responses */
+  uint8_t gather[8192];
+  size_t used = 0;
+  size_t queued = h2lua_conn_output_len(se->conn);
+  while (queued + used < OUTPUT_WOULDBLOCK_THRESHOLD) {
     const uint8_t *data;
     ssize_t n = nghttp2_session_mem_send(s->ngh, &data);
     if (n < 0) {
@@ -610,11 +633,23 @@ static void h2_flush(h2lua_session *se) {
       return;
     }
     if (n == 0) break;
-    if (h2lua_conn_write(se->conn, data, (size_t)n) != 0) {
+    se->bytes_written += (uint64_t)n;
+    if (used + (size_t)n <= sizeof(gather)) {
+      memcpy(gather + used, data, (size_t)n);
+      used += (size_t)n;
+      continue;
+    }
+    if ((used && h2lua_conn_write(se->conn, gather, used) != 0) ||
+        h2lua_conn_write(se->conn, data, (size_t)n) != 0) {
       h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
       return;
     }
-    se->bytes_written += (uint64_t)n;
+    queued += used + (size_t)n;
+    used = 0;
+  }
+  if (used && h2lua_conn_write(se->conn, gather, used) != 0) {
+    h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
+    return;
   }
   if (!nghttp2_session_want_read(s->ngh) && !nghttp2_session_want_write(s->ngh))
     h2lua_session_teardown(se, NGHTTP2_NO_ERROR, 1);

@@ -14,7 +14,7 @@
 
 static const char RT_KEY = 'r';
 
-/* core.init{dispatch=, traceback=, drain=, worker=, failed=, stream_entry=,
+/* core.init{dispatch=, traceback=, drain=, failed=, stream_entry=,
    single=, sensitive=, respond=, finish=} -> nil: the Lua
    values the engine calls or builds with (those given are replaced) */
 static int lcore_init(lua_State *L) {
@@ -24,7 +24,6 @@ static int lcore_init(lua_State *L) {
       {"dispatch", offsetof(h2lua_rt, dispatch_ref)},
       {"traceback", offsetof(h2lua_rt, traceback_ref)},
       {"drain", offsetof(h2lua_rt, drain_ref)},
-      {"worker", offsetof(h2lua_rt, worker_ref)},
       {"failed", offsetof(h2lua_rt, failed_ref)},
       {"stream_entry", offsetof(h2lua_rt, stream_entry_ref)},
       {"single", offsetof(h2lua_rt, single_ref)},

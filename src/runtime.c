@@ -52,12 +52,34 @@ void h2lua_handle_unlist(h2lua_handle *h) {
   }
 }
 
+int h2lua_anchor(lua_State *L, h2lua_rt *rt) {
+  if (rt->nfree_refs == 0) return luaL_ref(L, LUA_REGISTRYINDEX);
+  int ref = rt->free_refs[--rt->nfree_refs];
+  lua_rawseti(L, LUA_REGISTRYINDEX, ref);
+  return ref;
+}
+
 void h2lua_handle_release(h2lua_handle *h) {
   if (h->box) h->box->p = NULL;
   h->box = NULL;
+  h2lua_rt *rt = h->rt;
   /* at lua_close the registry is going away with everything in it */
-  if (h->ref != LUA_NOREF && !h->rt->closing)
-    luaL_unref(h->rt->main, LUA_REGISTRYINDEX, h->ref);
+  if (h->ref != LUA_NOREF && !rt->closing) {
+    /* the slot keeps a false (never nil: luaL_ref takes the registry's
+       length for new slots) and waits in free_refs for h2lua_anchor */
+    lua_pushboolean(rt->main, 0);
+    lua_rawseti(rt->main, LUA_REGISTRYINDEX, h->ref);
+    if (rt->nfree_refs == rt->free_refs_cap) {
+      size_t cap = rt->free_refs_cap ? rt->free_refs_cap * 2 : 64;
+      int *f = realloc(rt->free_refs, cap * sizeof(*f));
+      if (f) {
+        rt->free_refs = f;
+        rt->free_refs_cap = cap;
+      }
+    }
+    if (rt->nfree_refs < rt->free_refs_cap) rt->free_refs[rt->nfree_refs++] = h->ref;
+    else luaL_unref(rt->main, LUA_REGISTRYINDEX, h->ref);
+  }
   h->ref = LUA_NOREF;
 }
 
@@ -261,6 +283,35 @@ void h2lua_deliver_now(h2lua_rt *rt, h2lua_event *ev) {
    for one use and collected. */
 static int slot_of(lua_State *co) { return *(int *)lua_getextraspace(co); }
 
+/* The body of every pooled coroutine, in C: it takes (fn, owner, args...)
+   from a resume, calls fn(args...) with the owner kept in the bottom slot
+   (where settle finds it when fn raises), then yields DONE and takes the
+   next. No pcall: an error kills the coroutine. In C rather than Lua, no
+   vararg frame and no tail call per callback. */
+static int worker_next(lua_State *co, int status, lua_KContext ctx);
+
+static int worker_done(lua_State *co, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  lua_settop(co, 0);
+  lua_pushlightuserdata(co, (void *)&DONE);
+  return lua_yieldk(co, 1, 0, worker_next);
+}
+
+static int worker_next(lua_State *co, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  /* fn, owner, args... -> owner, fn, args... */
+  lua_pushvalue(co, 1);
+  lua_pushvalue(co, 2);
+  lua_replace(co, 1);
+  lua_replace(co, 2);
+  lua_callk(co, lua_gettop(co) - 2, 0, 0, worker_done);
+  return worker_done(co, LUA_OK, 0);
+}
+
+static int worker_start(lua_State *co) { return worker_next(co, LUA_OK, 0); }
+
 /* What a coroutine's resume ended in: idle (back to the pool), waiting
    (someone holds it and wakes it), or dead by an error outside the
    worker's own protection. */
@@ -274,14 +325,14 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
     return;
   }
   if (status != LUA_OK) {
-    /* the callback raised: failed(owner, err, co), the owner being the
-       worker's second argument, in the coroutine's bottom frame */
+    /* the callback raised: failed(owner, err, co), the owner being in
+       the first slot of the coroutine's bottom frame (the worker's) */
     int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
     lua_Debug ar;
     int level = 0;
     while (lua_getstack(co, level + 1, &ar)) level++;
-    if (lua_getstack(co, level, &ar) && lua_getlocal(co, &ar, 2))
+    if (lua_getstack(co, level, &ar) && lua_getlocal(co, &ar, 1))
       lua_xmove(co, L, 1);
     else
       lua_pushnil(L);
@@ -323,7 +374,7 @@ static lua_State *new_coroutine(lua_State *L, h2lua_rt *rt, int *anchored) {
     *anchored = 0; /* stays on the stack while it runs */
   }
   *(int *)lua_getextraspace(co) = slot;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, rt->worker_ref);
+  lua_pushcfunction(co, worker_start);
   return co;
 }
 
@@ -335,7 +386,7 @@ void h2lua_spawn(lua_State *L, h2lua_rt *rt, int nargs) {
     co = rt->slots[slot];
     if (rt->slot_fresh[slot]) { /* reset after an error */
       rt->slot_fresh[slot] = 0;
-      lua_rawgeti(co, LUA_REGISTRYINDEX, rt->worker_ref);
+      lua_pushcfunction(co, worker_start);
     }
   } else {
     co = new_coroutine(L, rt, &anchored);
@@ -406,6 +457,7 @@ static int rt_gc(lua_State *L) {
   for (size_t i = rt->ev_head; i < rt->ev_len; i++) free(rt->ev[i].data.p);
   free(rt->ev);
   free(rt->dirty);
+  free(rt->free_refs);
   if (rt->timer) event_free(rt->timer);
   if (rt->tick) event_free(rt->tick);
   if (rt->sigint) event_free(rt->sigint);
@@ -420,7 +472,7 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
   h2lua_rt *rt = lua_newuserdatauv(L, sizeof(*rt), 1);
   memset(rt, 0, sizeof(*rt));
   int *refs[] = {&rt->dispatch_ref,     &rt->traceback_ref, &rt->drain_ref,
-                 &rt->worker_ref,       &rt->pool_ref,      &rt->ours_ref,
+                 &rt->pool_ref,      &rt->ours_ref,
                  &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
                  &rt->sensitive_ref,    &rt->stream_mt_ref,  &rt->respond_ref,
                  &rt->finish_ref};

@@ -121,12 +121,16 @@ struct h2lua_rt {
   int refs;         /* liveness: servers, sessions, sockets, Lua timers */
   int running, stopped, closing, pumping, drain_wanted, observe;
   /* Lua values the engine calls or builds with (registry references) */
-  int dispatch_ref, traceback_ref, drain_ref, worker_ref, failed_ref, pool_ref,
+  int dispatch_ref, traceback_ref, drain_ref, failed_ref, pool_ref,
       ours_ref;
   /* bumped by Lua whenever a 'stream' or 'request' listener comes or goes:
      a session's direct listener (h2lua_session.fast_ref) holds only for
      the generation it was set in */
   unsigned listen_gen;
+  /* registry slots given back by released handles, for h2lua_anchor:
+     cheaper than luaL_ref/luaL_unref for every stream */
+  int *free_refs;
+  size_t nfree_refs, free_refs_cap;
   int stream_entry_ref, single_ref, sensitive_ref,
       stream_mt_ref, respond_ref, finish_ref;
   /* the coroutine pool (runtime.c) */
@@ -172,6 +176,10 @@ void h2lua_handle_init(h2lua_handle *h, h2lua_rt *rt,
                        const h2lua_handle_vt *vt, int listed);
 /* Takes |h| off the runtime's lists (queue entries stay valid: rule 4). */
 void h2lua_handle_unlist(h2lua_handle *h);
+/* Pops the value on top of |L| into a registry slot and returns the slot
+   (a released handle's slot if there is one). */
+int h2lua_anchor(lua_State *L, h2lua_rt *rt);
+
 /* Clears Lua's box and drops the reference; never calls Lua code. */
 void h2lua_handle_release(h2lua_handle *h);
 /* Pushes |h|'s Lua object; returns 0 (pushing nothing) when it has none. */

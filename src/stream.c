@@ -234,7 +234,7 @@ h2lua_sbox *h2lua_stream_object(lua_State *L, h2lua_rt *rt, h2lua_stream *st,
     sb->http1 = (uint8_t)st->http1;
     sb->head = st->head_request;
     lua_pushvalue(L, -1);
-    st->h.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    st->h.ref = h2lua_anchor(L, rt);
   }
   return sb;
 }

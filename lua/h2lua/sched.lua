@@ -38,14 +38,6 @@ local function msgh(e)
   return traceback(tostring(e), 2)
 end
 
--- The body of every pooled coroutine: run one callback, then yield DONE
--- and take the next (a proper tail call: the stack stays flat). No pcall:
--- an error kills the coroutine, and the engine hands it to failed().
-local function worker(fn, owner, ...)
-  fn(...)
-  return worker(yield(DONE))
-end
-
 -- A callback raised in coroutine |co| (dead, its stack kept): the
 -- traceback is taken from it, then the owner's error policy runs.
 local function failed(owner, err, co)
@@ -125,7 +117,7 @@ local function on_core(ev, a, b, c, d, e, f, g)
   if h then return h(a, b, c, d, e, f, g) end
 end
 
-core.init { dispatch = on_core, traceback = msgh, drain = drain, worker = worker, failed = failed }
+core.init { dispatch = on_core, traceback = msgh, drain = drain, failed = failed }
 M.core = core
 M.on_core = on_core
 M.DONE = DONE
