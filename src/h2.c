@@ -209,6 +209,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     set_stream(se, frame->hd.stream_id, st);
     h2lua_stream_opened(st);
+    st->first_header = st->start_time; /* it starts with this block */
   }
   if (st) {
     st->block_start = st->hdrs.n;

@@ -234,9 +234,9 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
   int h = lua_gettop(L);
   if (raw) lua_createtable(L, (int)npairs * 2, 0);
   int rawt = raw ? h + 1 : 0;
-  /* fixed slots: the single-value names, then (made when first needed)
+  /* fixed slots, each filled when first needed: the single-value names,
      the never-indexed names and the duplicates waiting to be joined */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->single_ref);
+  lua_pushnil(L);
   int single = lua_gettop(L);
   lua_pushnil(L);
   int sens = single + 1;
@@ -295,6 +295,10 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
       continue;
     }
     /* a duplicate: name value existing */
+    if (lua_isnil(L, single)) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, rt->single_ref);
+      lua_replace(L, single);
+    }
     lua_pushvalue(L, -3);
     int is_single = lua_rawget(L, single) != LUA_TNIL;
     lua_pop(L, 1);
@@ -412,20 +416,6 @@ static int clean_value(const char *v, size_t len) {
 }
 
 #define MAX_FAST_FIELDS 64
-
-void h2lua_push_date(lua_State *L, h2lua_rt *rt) {
-  size_t dl;
-  const char *d = h2lua_date(&dl);
-  if (rt->date_ref != LUA_NOREF && rt->date_str == d && rt->date_len == dl &&
-      memcmp(rt->date_copy, d, dl) == 0) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->date_ref);
-    return;
-  }
-  push_kept(L, (const uint8_t *)d, dl, &rt->date_ref);
-  rt->date_str = d;
-  rt->date_len = dl < sizeof(rt->date_copy) ? dl : sizeof(rt->date_copy);
-  memcpy(rt->date_copy, d, rt->date_len);
-}
 
 int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
                            nghttp2_nv **nva, size_t *n, int *status,

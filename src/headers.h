@@ -65,7 +65,5 @@ int h2lua_nv_from_args(lua_State *L, int first, int sensitive_idx,
 int h2lua_nv_fast_response(lua_State *L, h2lua_rt *rt, int idx, int add_date,
                            nghttp2_nv **nva, size_t *n, int *status,
                            int *dated);
-/* Pushes the current HTTP date as a Lua string (made once a second). */
-void h2lua_push_date(lua_State *L, h2lua_rt *rt);
 
 #endif

@@ -81,12 +81,10 @@ static void push_sent(lua_State *L, h2lua_rt *rt, h2lua_sbox *sb, int ud) {
   h2lua_pushkey(L, rt, H2LUA_K_STATUS);
   lua_pushinteger(L, sb->status);
   lua_rawset(L, copy);
-  if (lua_getiuservalue(L, ud, H2LUA_SUV_DATE) == LUA_TSTRING) {
+  if (sb->date_len) {
     h2lua_pushkey(L, rt, H2LUA_K_DATE);
-    lua_insert(L, -2);
+    lua_pushlstring(L, sb->date, sb->date_len);
     lua_rawset(L, copy);
-  } else {
-    lua_pop(L, 1);
   }
   lua_pushvalue(L, copy);
   lua_setiuservalue(L, ud, H2LUA_SUV_SENT);
@@ -158,7 +156,7 @@ static int push_prop(lua_State *L, h2lua_rt *rt, h2lua_sbox *sb, int id) {
 /* stream[k]: a method, a field of the box, a Lua-only field, a default
    (upvalues: methods, props, defaults). */
 static int stream_index(lua_State *L) {
-  lua_settop(L, 2);
+  /* __index: always (object, key) */
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   lua_pop(L, 1);
@@ -328,9 +326,10 @@ static int lstream_respond_method(lua_State *L) {
   /* sentHeaders: copied from the headers given when first read */
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, 1, H2LUA_SUV_SENT);
-  if (dated) {
-    h2lua_push_date(L, rt);
-    lua_setiuservalue(L, 1, H2LUA_SUV_DATE);
+  if (dated) { /* the date field is the last one */
+    size_t dl = nva[n - 1].valuelen < sizeof(sb->date) ? nva[n - 1].valuelen : sizeof(sb->date);
+    memcpy(sb->date, nva[n - 1].value, dl);
+    sb->date_len = (uint8_t)dl;
   }
   sb->status = status;
   sb->sent_lazy = 1;

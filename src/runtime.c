@@ -478,7 +478,6 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
                  &rt->finish_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;
-  rt->date_ref = LUA_NOREF;
   rt->base = event_base_new();
   if (rt->base == NULL) return NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

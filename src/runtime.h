@@ -154,10 +154,6 @@ struct h2lua_rt {
   void *stream_pool;  /* stream.c: recycled stream records */
   void *strcache;     /* headers.c: Lua strings of common fields */
   void *static_strings; /* headers.c: those of nghttp2's static table */
-  int date_ref;       /* headers.c: the date as a Lua string */
-  const char *date_str;
-  size_t date_len;
-  char date_copy[40];
   int nstream_pool;
   void (*finalizers[8])(h2lua_rt *rt);
   int nfinalizers;

@@ -106,8 +106,9 @@ void h2lua_stream_free(h2lua_stream *st) {
   h2lua_handle_release(&st->h);
   rt->n_streams--;
   if (!rt->closing && rt->nstream_pool < STREAM_POOL_MAX) {
-    evbuffer_drain(st->in, evbuffer_get_length(st->in));
-    evbuffer_drain(st->out, evbuffer_get_length(st->out));
+    size_t left;
+    if ((left = evbuffer_get_length(st->in)) > 0) evbuffer_drain(st->in, left);
+    if ((left = evbuffer_get_length(st->out)) > 0) evbuffer_drain(st->out, left);
     st->small_len = 0;
     st->next = rt->stream_pool;
     rt->stream_pool = st;

@@ -29,10 +29,12 @@ typedef struct h2lua_sbox {
   unsigned end_after_headers : 1, remote_ended : 1, push_allowed : 1;
   unsigned implicit_end : 1, explicit_end : 1, head : 1;
   unsigned sent_lazy : 1;     /* sentHeaders is still to be copied */
+  uint8_t date_len;           /* the date the fast path sent, for sentHeaders */
+  char date[30];
 } h2lua_sbox;
 
-enum { H2LUA_SUV_SESSION = 1, H2LUA_SUV_LUA, H2LUA_SUV_SENT, H2LUA_SUV_DATE,
-       H2LUA_SUV_COUNT = 4 };
+enum { H2LUA_SUV_SESSION = 1, H2LUA_SUV_LUA, H2LUA_SUV_SENT,
+       H2LUA_SUV_COUNT = 3 };
 
 /* What a session lends its streams: the list they are on and the counters
    its limits read, kept up to date by every change here. */
