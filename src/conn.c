@@ -187,8 +187,11 @@ static void orphan_read(struct bufferevent *bev, void *arg) {
 }
 
 static void orphan_write(struct bufferevent *bev, void *arg) {
-  /* everything is out: our side is done, the peer's FIN (or the timer)
-     ends it */
+  /* the TLS bufferevent runs this callback deferred, so it may report an
+     earlier drain after the last frames (a GOAWAY) were queued: only an
+     empty output means everything is out (records go whole to the socket) */
+  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
+  /* our side is done, the peer's FIN (or the timer) ends it */
   evutil_socket_t fd = bufferevent_getfd(bev);
   if (fd >= 0) shutdown(fd, SHUT_WR);
 }

@@ -243,6 +243,48 @@ describe("session:destroy(code)", function()
       assert.truthy(out:find("goaway 11 ", 1, true), "no GOAWAY(ENHANCE_YOUR_CALM) seen: " .. out)
     end)
   end)
+
+  -- The loop is held in the 'session' listener until the client has sent
+  -- its request: the server's SETTINGS then leaves in the same loop pass
+  -- as the request is read and the session destroyed. (The TLS
+  -- bufferevent reports that SETTINGS drain to the connection later, once
+  -- the GOAWAY is queued behind it: the graceful close must not take that
+  -- report for the GOAWAY's.)
+  local function held_then_destroyed(tls)
+    H.run(function()
+      local server = tls and http2.createSecureServer({
+        key = H.readfile(PKI .. "/server-key.pem"), cert = H.readfile(PKI .. "/server.pem") })
+        or http2.createServer()
+      local sent = os.tmpname()
+      os.remove(sent)
+      local held = false
+      server:on("session", function()
+        for _ = 1, 500 do -- 10 s at most
+          if H.exists(sent) then break end
+          os.execute("sleep 0.02")
+        end
+        held = H.exists(sent)
+        os.execute("sleep 0.05") -- and the bytes are in our socket
+      end)
+      server:on("stream", destroying)
+      local port = H.listen(server)
+      local rc, out, err = H.sh(H.PY .. " " .. CLIENTS .. "/defects_a_goaway.py " .. port .. " /calm " ..
+        (tls and PKI .. "/ca.pem" or "-") .. " " .. sent, 20)
+      os.remove(sent)
+      assert.equal(0, rc, err)
+      assert.is_true(held, "the client never said it sent the request: " .. out)
+      assert.truthy(out:find("goaway 11 ", 1, true), "no GOAWAY(ENHANCE_YOUR_CALM) seen: " .. out)
+      assert.falsy(out:find("error", 1, true), out)
+    end)
+  end
+
+  it("over TLS, the request read in the loop pass that sends the SETTINGS: GOAWAY(ENHANCE_YOUR_CALM) still arrives before the close (20 s bound)", function()
+    held_then_destroyed(true)
+  end)
+
+  it("over h2c, the request read in the loop pass that sends the SETTINGS: GOAWAY(ENHANCE_YOUR_CALM) still arrives before the close (20 s bound)", function()
+    held_then_destroyed(false)
+  end)
 end)
 
 -------------------------------------------------------------------------------

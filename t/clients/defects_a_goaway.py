@@ -2,10 +2,12 @@
 """GET one path and report how the server ended the connection, for
 t/52-core-defects-a_spec.lua.
 
-  defects_a_goaway.py PORT PATH [CAFILE]
+  defects_a_goaway.py PORT PATH [CAFILE [SENTFILE]]
 
 Plain h2c (prior knowledge), or TLS with ALPN h2 verified against CAFILE
-(server name "localhost") when CAFILE is given. Reads until the server
+(server name "localhost") when CAFILE is given ("-" for h2c when SENTFILE
+follows). SENTFILE, when given, is created once the request is sent (a
+server can hold its loop until then). Reads until the server
 closes (10 s at most). Prints one line per event of note:
   "goaway CODE LAST"   a GOAWAY, decoded (ConnectionTerminated)
   "response STATUS"    response headers
@@ -27,7 +29,8 @@ import h2.exceptions
 
 def main():
     port, path = int(sys.argv[1]), sys.argv[2]
-    cafile = sys.argv[3] if len(sys.argv) > 3 else None
+    cafile = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+    sentfile = sys.argv[4] if len(sys.argv) > 4 else None
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     if cafile:
         ctx = ssl.create_default_context(cafile=cafile)
@@ -43,6 +46,8 @@ def main():
                           (":scheme", "https" if cafile else "http"),
                           (":authority", "localhost:%d" % port)], end_stream=True)
     s.sendall(conn.data_to_send())
+    if sentfile:
+        open(sentfile, "w").close()
     deadline = time.time() + 10
     while True:
         s.settimeout(max(0.01, deadline - time.time()))
