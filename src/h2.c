@@ -676,12 +676,10 @@ static void h2_input(h2lua_session *se) {
     if (rv < 0) {
       h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
       if (ev) ev->u.error.err = (int)rv;
-      /* a bad preface gets nothing; other errors a GOAWAY (a callback may
-         have chosen its code already) */
-      if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-        nghttp2_session_terminate_session(s->ngh, NGHTTP2_PROTOCOL_ERROR);
-        send_final(se, s);
-      }
+      /* a GOAWAY, a bad preface's too (RFC 9113 3.4: a connection error);
+         a callback may have chosen its code already */
+      nghttp2_session_terminate_session(s->ngh, NGHTTP2_PROTOCOL_ERROR);
+      send_final(se, s);
       h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR, 1);
       return;
     }
