@@ -108,11 +108,12 @@ static void *mem_realloc(void *ptr, size_t n, void *ud) {
 }
 
 /* What counts against maxSessionMemory: nghttp2's own memory, bytes
-   waiting for the socket, the stream records and the bodies they hold in
-   memory (file segments are not memory). Constant time: the counters are
-   kept as things change. */
+   waiting for the socket, the stream records with an estimate of their Lua
+   objects, and the bodies they hold in memory (file segments are not
+   memory). Constant time: the counters are kept as things change. */
 static int memory_available(h2lua_session *se, h2_state *s, size_t more) {
-  size_t used = s->mem_used + se->home.nopen * sizeof(h2lua_stream) +
+  size_t used = s->mem_used +
+                se->home.nopen * (sizeof(h2lua_stream) + H2LUA_STREAM_LUA_COST) +
                 se->home.buffered + more;
   if (se->conn) used += h2lua_conn_output_len(se->conn);
   return used <= se->limits.max_session_memory;
@@ -192,7 +193,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   st = stream_of(se, frame->hd.stream_id);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL && !se->is_client) {
-    if (!memory_available(se, s, sizeof(h2lua_stream))) {
+    if (!memory_available(se, s, sizeof(h2lua_stream) + H2LUA_STREAM_LUA_COST)) {
       /* maxSessionMemory: refuse new streams while over it; a peer that
          keeps opening them anyway ends the session */
       if (s->rejected_streams++ >= se->limits.max_rejected_streams) {
