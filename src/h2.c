@@ -21,6 +21,8 @@ typedef struct h2_state {
   nghttp2_session *ngh;
   nghttp2_mem mem;          /* counting allocator for maxSessionMemory */
   size_t mem_used;
+  size_t mem_blocks;        /* live allocations: the state outlives them */
+  int dead;                 /* the session is gone, some blocks are not */
   size_t unconsumed_conn;   /* received body bytes to give back at once */
   uint32_t invalid_frames, rejected_streams;
   /* client stream ids: the highest seen, and the ranges a client skipped
@@ -63,6 +65,7 @@ static void *mem_malloc(size_t n, void *ud) {
   h->n = n;
   h->cls = cls;
   s->mem_used += n;
+  s->mem_blocks++;
   return p + MEM_HDR;
 }
 
@@ -72,6 +75,7 @@ static void mem_free(void *ptr, void *ud) {
   mem_hdr *h = (mem_hdr *)((char *)ptr - MEM_HDR);
   s->mem_used -= h->n;
   h2lua_block_put(h, h->cls);
+  if (--s->mem_blocks == 0 && s->dead) free(s); /* see h2_teardown */
 }
 
 static void *mem_calloc(size_t nmemb, size_t size, void *ud) {
@@ -693,8 +697,13 @@ static void h2_teardown(h2lua_session *se) {
   h2_state *s = se->ps;
   if (s == NULL) return;
   nghttp2_session_del(s->ngh);
-  free(s);
+  s->ngh = NULL;
   se->ps = NULL;
+  /* Header fields a stream record still holds (a block cut short by a
+     connection error, a request Lua has not seen yet) are nghttp2 buffers
+     from this allocator: the state goes with the last of them. */
+  if (s->mem_blocks == 0) free(s);
+  else s->dead = 1;
 }
 
 const h2lua_proto h2lua_h2_proto = {
