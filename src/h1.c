@@ -258,7 +258,7 @@ static int on_headers_complete(http_parser *p) {
     strcpy(h->h2settings, hs);
   }
   int allow = se->cfg && se->cfg->allow_http1;
-  if (!h->want_upgrade && !allow && !se->tls) return -1; /* h2c only: 505 */
+  if (!h->want_upgrade && !allow && !se->tls) return -1; /* h2c only: bad_preface */
   h2lua_stream *st = h2lua_session_stream(se, h->want_upgrade ? 1 : h->next_id);
   if (st == NULL) return -1;
   h->next_id += 2;
@@ -381,6 +381,32 @@ static int upgrade(h1_state *h) {
   return 0;
 }
 
+/* An h2c-only server (no allowHTTP1, plaintext) reads HTTP/1.1 only as
+   far as an "Upgrade: h2c". Anything else is a connection preface that is
+   not HTTP/2's: a connection error (RFC 9113 3.4), answered as nghttp2
+   answers one, with our SETTINGS and GOAWAY(PROTOCOL_ERROR), then the
+   close; Lua sees the session error a bad preface gives (as in Node.js). */
+static int h2c_only(const h2lua_session *se) {
+  return !se->tls && !(se->cfg && se->cfg->allow_http1);
+}
+
+static void bad_preface(h1_state *h) {
+  h2lua_session *se = h->se;
+  if (h->cur && !h->cur->closed) h2lua_stream_closed(h->cur, NGHTTP2_CANCEL);
+  h->cur = NULL;
+  h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+  if (ev) ev->u.error.err = NGHTTP2_ERR_BAD_CLIENT_MAGIC;
+  if (se->cfg == NULL ||
+      h2lua_h2_start(se, se->cfg->opt, se->cfg->settings, se->cfg->nsettings) != 0) {
+    h->closing = 1; /* no HTTP/2 state (out of memory): just the close */
+    h2lua_conn_pause_read(se->conn, 1);
+    h2lua_mark_dirty(&se->h);
+    return;
+  }
+  h->upgraded = 1; /* se->ps is HTTP/2's now: |h| goes after the input loop */
+  h2lua_h2_destroy(se, NGHTTP2_PROTOCOL_ERROR);
+}
+
 static void h1_free(h1_state *h) {
   evbuffer_free(h->req);
   evbuffer_free(h->trl);
@@ -418,7 +444,8 @@ static void parse(h2lua_session *se, h1_state *h) {
     if (h->want_upgrade && h->parser.upgrade && err == HPE_OK) {
       evbuffer_drain(in, n);
       if (upgrade(h) != 0) {
-        if (!h->upgraded) respond_error(h, 400, "Bad Request");
+        if (!h->upgraded && h2c_only(se)) bad_preface(h);
+        else if (!h->upgraded) respond_error(h, 400, "Bad Request");
         else h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR, 1);
         return;
       }
@@ -428,6 +455,10 @@ static void parse(h2lua_session *se, h1_state *h) {
       return;
     }
     if (err != HPE_OK && err != HPE_PAUSED) {
+      if (h2c_only(se)) {
+        bad_preface(h);
+        return;
+      }
       if (err == HPE_CB_url) respond_error(h, 414, "URI Too Long");
       else if (err == HPE_CB_header_field || err == HPE_CB_header_value ||
                err == HPE_HEADER_OVERFLOW)

@@ -21,6 +21,8 @@ typedef struct h2_state {
   nghttp2_session *ngh;
   nghttp2_mem mem;          /* counting allocator for maxSessionMemory */
   size_t mem_used;
+  size_t mem_blocks;        /* live allocations: the state outlives them */
+  int dead;                 /* the session is gone, some blocks are not */
   size_t unconsumed_conn;   /* received body bytes to give back at once */
   uint32_t invalid_frames, rejected_streams;
   /* client stream ids: the highest seen, and the ranges a client skipped
@@ -63,6 +65,7 @@ static void *mem_malloc(size_t n, void *ud) {
   h->n = n;
   h->cls = cls;
   s->mem_used += n;
+  s->mem_blocks++;
   return p + MEM_HDR;
 }
 
@@ -72,6 +75,7 @@ static void mem_free(void *ptr, void *ud) {
   mem_hdr *h = (mem_hdr *)((char *)ptr - MEM_HDR);
   s->mem_used -= h->n;
   h2lua_block_put(h, h->cls);
+  if (--s->mem_blocks == 0 && s->dead) free(s); /* see h2_teardown */
 }
 
 static void *mem_calloc(size_t nmemb, size_t size, void *ud) {
@@ -108,11 +112,12 @@ static void *mem_realloc(void *ptr, size_t n, void *ud) {
 }
 
 /* What counts against maxSessionMemory: nghttp2's own memory, bytes
-   waiting for the socket, the stream records and the bodies they hold in
-   memory (file segments are not memory). Constant time: the counters are
-   kept as things change. */
+   waiting for the socket, the stream records with an estimate of their Lua
+   objects, and the bodies they hold in memory (file segments are not
+   memory). Constant time: the counters are kept as things change. */
 static int memory_available(h2lua_session *se, h2_state *s, size_t more) {
-  size_t used = s->mem_used + se->home.nopen * sizeof(h2lua_stream) +
+  size_t used = s->mem_used +
+                se->home.nopen * (sizeof(h2lua_stream) + H2LUA_STREAM_LUA_COST) +
                 se->home.buffered + more;
   if (se->conn) used += h2lua_conn_output_len(se->conn);
   return used <= se->limits.max_session_memory;
@@ -192,7 +197,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
   if (frame->hd.type != NGHTTP2_HEADERS) return 0;
   st = stream_of(se, frame->hd.stream_id);
   if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && st == NULL && !se->is_client) {
-    if (!memory_available(se, s, sizeof(h2lua_stream))) {
+    if (!memory_available(se, s, sizeof(h2lua_stream) + H2LUA_STREAM_LUA_COST)) {
       /* maxSessionMemory: refuse new streams while over it; a peer that
          keeps opening them anyway ends the session */
       if (s->rejected_streams++ >= se->limits.max_rejected_streams) {
@@ -677,12 +682,10 @@ static void h2_input(h2lua_session *se) {
     if (rv < 0) {
       h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
       if (ev) ev->u.error.err = (int)rv;
-      /* a bad preface gets nothing; other errors a GOAWAY (a callback may
-         have chosen its code already) */
-      if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-        nghttp2_session_terminate_session(s->ngh, NGHTTP2_PROTOCOL_ERROR);
-        send_final(se, s);
-      }
+      /* a GOAWAY, a bad preface's too (RFC 9113 3.4: a connection error);
+         a callback may have chosen its code already */
+      nghttp2_session_terminate_session(s->ngh, NGHTTP2_PROTOCOL_ERROR);
+      send_final(se, s);
       h2lua_session_teardown(se, NGHTTP2_PROTOCOL_ERROR, 1);
       return;
     }
@@ -695,8 +698,13 @@ static void h2_teardown(h2lua_session *se) {
   h2_state *s = se->ps;
   if (s == NULL) return;
   nghttp2_session_del(s->ngh);
-  free(s);
+  s->ngh = NULL;
   se->ps = NULL;
+  /* Header fields a stream record still holds (a block cut short by a
+     connection error, a request Lua has not seen yet) are nghttp2 buffers
+     from this allocator: the state goes with the last of them. */
+  if (s->mem_blocks == 0) free(s);
+  else s->dead = 1;
 }
 
 const h2lua_proto h2lua_h2_proto = {

@@ -36,6 +36,12 @@ typedef struct h2lua_sbox {
 enum { H2LUA_SUV_SESSION = 1, H2LUA_SUV_LUA, H2LUA_SUV_SENT,
        H2LUA_SUV_COUNT = 3 };
 
+/* What the Lua side of an open stream holds, roughly, for the memory
+   limits: its object, the handler's coroutine and stack, the headers table
+   (about 2.5 KiB measured with a handler waiting in readAll()). A fixed
+   estimate: Lua's allocations are not counted one by one. */
+#define H2LUA_STREAM_LUA_COST 2560
+
 /* What a session lends its streams: the list they are on and the counters
    its limits read, kept up to date by every change here. */
 typedef struct h2lua_stream_home {

@@ -124,7 +124,7 @@ describe("HTTP/1.1", function()
     end)
   end)
 
-  it("limits: 414, 431, 400, and 505 when only h2c is spoken", function()
+  it("limits: 414, 431, 400 with allowHTTP1; GOAWAY(PROTOCOL_ERROR) and the close when only h2c is spoken", function()
     H.run(function()
       local _, port = compat_server()
       local _, o1 = raw_http(port, "GET /" .. string.rep("a", 9000) .. " HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -141,12 +141,24 @@ describe("HTTP/1.1", function()
       local rc, out = H.sh("curl -s --http1.1 http://127.0.0.1:" .. port .. "/ok")
       assert.equal("GET /ok 0", out)
     end)
+    -- Without allowHTTP1, HTTP/1.1 goes only as far as an Upgrade: h2c;
+    -- anything else is a bad connection preface (RFC 9113 3.4), a
+    -- connection error: our SETTINGS, GOAWAY(PROTOCOL_ERROR), the close.
+    -- (Node.js: a session error, the socket destroyed; never a 505.)
     H.run(function()
       local server = http2.createServer()
       server:on("stream", function(s) s:respond() s:finish("h2") end)
       local port = H.listen(server)
-      local _, out = raw_http(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-      assert.truthy(out:find("^HTTP/1.1 505"), out)
+      local goaway = "\0\0\8\7\0\0\0\0\0" .. "\0\0\0\0" .. "\0\0\0\1" -- last 0, PROTOCOL_ERROR
+      for _, req in ipairs({ "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GARBAGE\r\n\r\n",
+                             "PRI * HTTP/2.0\r\n\r\nSM\r\n\rQ" }) do
+        local _, out = raw_http(port, req)
+        local hex = out:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+        assert.falsy(out:find("HTTP/1.1", 1, true), out)
+        assert.truthy(out:find("^\0\0[\0\6\12\18]\4\0\0\0\0\0"), "wanted SETTINGS first: " .. hex)
+        assert.truthy(out:find(goaway, 1, true), "wanted GOAWAY(PROTOCOL_ERROR): " .. hex)
+        assert.falsy(out:find("<timeout>", 1, true), "the connection was left open: " .. hex)
+      end
       local rc, body = H.sh("curl -s --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
       assert.equal("h2", body)
     end)

@@ -18,7 +18,12 @@ local GET = "82868441096c6f63616c686f7374" -- :method GET, :scheme http, :path /
 -- 9113 8.1), and what the client sends on it after that is ignored (5.1).
 local cases = {
   -- 3.4 / 3.5 connection preface
-  { "3.4 a bad preface ends the connection", "bytes 474554202f20485454502f312e310d0a0d0a; wait 0.3", "closed" },
+  -- (an h2c-only server reads HTTP/1.1 only as far as an Upgrade: h2c)
+  { "3.4 an HTTP/1.1 request for a preface is a PROTOCOL_ERROR, and the close", "bytes 474554202f20485454502f312e310d0a0d0a; wait 0.3", "goawayclosed", 1 },
+  { "3.4 a bad preface is a PROTOCOL_ERROR, and the close", "bytes " ..
+      ("INVALID CONNECTION PREFACE\r\n\r\n"):gsub(".", function(c) return ("%02x"):format(c:byte()) end) .. "; wait 0.3", "goawayclosed", 1 },
+  { "3.4 a preface wrong in its last octet is a PROTOCOL_ERROR, and the close", "bytes " ..
+      ("PRI * HTTP/2.0\r\n\r\nSM\r\n\rQ"):gsub(".", function(c) return ("%02x"):format(c:byte()) end) .. "; wait 0.3", "goawayclosed", 1 },
   { "3.4 a preface not followed by SETTINGS is a connection error", "preface; ping; wait 0.3", "goaway", 1 },
   -- 4.1 frame format
   { "4.1 frames of unknown type are ignored", P .. "frame 99 0 0 00; ping; wait 0.2", "pingack" },
@@ -148,8 +153,9 @@ local function check(kind, arg, out)
     assert(gcode == arg, "wanted GOAWAY(" .. arg .. "), got:\n" .. out)
   elseif kind == "either" then
     assert(rcode == arg or gcode == arg, "wanted RST_STREAM or GOAWAY(" .. arg .. "), got:\n" .. out)
-  elseif kind == "closed" then
-    assert(find(l, "^(EOF)") or gcode, "wanted the connection closed, got:\n" .. out)
+  elseif kind == "goawayclosed" then
+    assert(gcode == arg, "wanted GOAWAY(" .. arg .. "), got:\n" .. out)
+    assert(find(l, "^(EOF)"), "wanted the connection closed, got:\n" .. out)
   elseif kind == "pingack" then
     local p = find(l, "^PING stream=0 flags=1 len=8 payload=(%x+)")
     assert(p, "wanted a PING ACK, got:\n" .. out)

@@ -105,3 +105,61 @@ describe("under valgrind, TLS and the client", function()
     H.assert_valgrind_clean(report)
   end)
 end)
+
+describe("under valgrind, hostile peers", function()
+  it("bad prefaces, HTTP/1.1 on an h2c-only server, header blocks cut short by COMPRESSION_ERROR, idle streams past the limit: nothing lost, no freed memory touched (60 s bounds)", function()
+    local log = os.tmpname()
+    local app = os.tmpname() .. ".lua"
+    H.writefile(app, [[
+      local http2 = require "http2"
+      local server = http2.createServer()
+      server:on("stream", function(stream)
+        local body = stream:readAll()
+        if not body or stream.destroyed then return end
+        stream:respond()
+        stream:finish("read " .. #body)
+      end)
+      server:on("session", function(s) s:on("error", function() end) end)
+      server:listen(0, "127.0.0.1", function()
+        print("listening on http://127.0.0.1:" .. server:address().port .. "/")
+        io.stdout:flush()
+      end)
+    ]])
+    local proc = H.start(app, "", string.format(VALGRIND, log))
+    local port = H.wait_output(proc, "listening on http://127.0.0.1:(%d+)/", 60)
+    assert.is_not_nil(port, "server did not start under valgrind")
+    local function sh(cmd)
+      local p = io.popen("timeout -k 2 60 " .. cmd .. " 2>&1")
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    local raw = H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port .. " "
+    local outs = {}
+    for _, actions in ipairs({
+      "bytes 474554202f20485454502f312e310d0a0d0a; wait 0.5",         -- GET / HTTP/1.1
+      "bytes 505249202a20485454502f322e300d0a0d0a534d0d0a0d51; wait 0.5", -- a preface wrong at its end
+      -- :method, :scheme, :path, a literal :authority, then an index past the tables
+      "preface; settings; settings-ack; frame 1 5 1 82868441096c6f63616c686f7374c6; wait 0.5",
+      "preface; settings; settings-ack; headers 1 :method=POST :path=/up; frame 1 4 3 41096c6f63616c686f7374ff; wait 0.5",
+    }) do
+      outs[#outs + 1] = sh(raw .. H.shq(actions))
+    end
+    local idle = sh(H.PY .. " " .. H.CLIENTS .. "/idle_streams.py " .. port .. " 2 2000 3 mixed")
+    local ok = sh("curl -s -m 20 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
+    os.execute("kill -TERM " .. proc.pid)
+    local status = H.status(proc, 60)
+    H.stop(proc)
+    local report = H.readfile(log) or ""
+    os.remove(log)
+    os.remove(app)
+    assert.truthy(outs[1]:find("GOAWAY stream=0 flags=0 len=8 last=0 code=1", 1, true), outs[1])
+    assert.truthy(outs[2]:find("GOAWAY stream=0 flags=0 len=8 last=0 code=1", 1, true), outs[2])
+    assert.truthy(outs[3]:find("GOAWAY .* code=9"), outs[3])
+    assert.truthy(outs[4]:find("GOAWAY .* code=9"), outs[4])
+    assert.truthy(idle:find("goaway=1:1", 1, true) and idle:find("refused=[1-9]"), idle)
+    assert.equal("read 0", ok)
+    assert.equal(0, status, report)
+    H.assert_valgrind_clean(report)
+  end)
+end)

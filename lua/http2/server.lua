@@ -25,6 +25,20 @@ function Server._new(options)
   }, Server)
 end
 
+-- The SETTINGS a server sends: its own, with maxConcurrentStreams 100
+-- unless given. An h2lua default (Node.js advertises no limit): what one
+-- peer can make the server hold (streams, their handlers' coroutines and
+-- buffers) stays bounded, and a peer past it gets REFUSED_STREAM or a
+-- PROTOCOL_ERROR from nghttp2 (RFC 9113 5.1.2).
+local DEFAULT_MAX_CONCURRENT_STREAMS = 100
+
+local function advertised(s)
+  if s and s.maxConcurrentStreams ~= nil then return s end
+  local t = { maxConcurrentStreams = DEFAULT_MAX_CONCURRENT_STREAMS }
+  for k, v in pairs(s or {}) do t[k] = v end
+  return t
+end
+
 local function emit_later(self, name, a)
   sched.defer(function() self:emit(name, a) end)
 end
@@ -61,7 +75,7 @@ function methods:listen(port, host, backlog, cb)
   self._address = { address = addr, family = family, port = real_port }
   self.listening = true
   live[self] = true
-  core.server_settings(box, settings.flatten(self._settings))
+  core.server_settings(box, settings.flatten(advertised(self._settings)))
   core.server_options(box, self._options)
   for host, ctx in pairs(self._sni or {}) do core.server_add_context(box, host, ctx) end
   emit_later(self, "listening")
@@ -129,7 +143,7 @@ function methods:updateSettings(s)
   local cur = self._settings or {}
   for k, val in pairs(v) do cur[k] = val end
   self._settings = cur
-  if self._box then core.server_settings(self._box, settings.flatten(cur)) end
+  if self._box then core.server_settings(self._box, settings.flatten(advertised(cur))) end
 end
 
 -- server:setSecureContext(options) -> nil: a new certificate (and the rest
