@@ -212,6 +212,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
   }
   if (st) {
     st->block_start = st->hdrs.n;
+    st->block_bytes = 0;
     if (st->first_header == 0) st->first_header = h2lua_now();
   }
   return 0;
@@ -228,7 +229,12 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
                    : frame->hd.stream_id;
   h2lua_stream *st = stream_of(se, id);
   if (st == NULL || st->closed) return 0;
-  if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs) {
+  /* the limits hold before anything is kept: an HPACK bomb (a big table
+     entry referenced again and again) costs its decoding, no memory */
+  st->block_bytes += nghttp2_rcbuf_get_buf(name).len +
+                     nghttp2_rcbuf_get_buf(value).len + 32;
+  if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs ||
+      st->block_bytes > se->limits.max_header_list) {
     nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id,
                               NGHTTP2_ENHANCE_YOUR_CALM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -51,6 +51,7 @@ static int lclient_connect(lua_State *L) {
   nghttp2_option *opt;
   h2lua_limits limits;
   new_options(L, 6, &opt, &limits, 1);
+  h2lua_settings_limits(iv, n, &limits);
   h2lua_session *se = h2lua_client_connect(rt, host, port, ssl, opt, &limits, iv, n);
   nghttp2_option_del(opt); /* nghttp2 copied it */
   return adopt(L, se);
@@ -71,6 +72,7 @@ static int lclient_connect_over(lua_State *L) {
   nghttp2_option *opt;
   h2lua_limits limits;
   new_options(L, 4, &opt, &limits, 0);
+  h2lua_settings_limits(iv, n, &limits);
   struct bufferevent *bev = h2lua_net_take(so);
   if (bev == NULL) {
     nghttp2_option_del(opt);

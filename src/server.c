@@ -136,6 +136,8 @@ h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
   nghttp2_option_set_peer_max_concurrent_streams(cfg->opt, 100);
   /* Node.js's defaults */
   cfg->limits.max_header_pairs = 128;
+  cfg->limits.max_header_list = H2LUA_MAX_HEADER_LIST;
+  cfg->limits.max_h1_header = H2LUA_MAX_H1_HEADER;
   cfg->limits.max_session_memory = 10 * 1024 * 1024;
   cfg->limits.max_invalid_frames = 1000;
   cfg->limits.max_rejected_streams = 100;
