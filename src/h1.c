@@ -409,6 +409,10 @@ static void parse(h2lua_session *se, h1_state *h) {
          the connection's read watermark bounds how much of them is read
          (reading goes on below it, so a client that leaves is seen) */
       if (!h->response_done) return;
+      /* nor while the answers wait for the socket: a client that sends
+         requests and never reads the responses stops being read (its
+         'writable' goes on from here) */
+      if (h2lua_conn_output_len(se->conn) >= OUTPUT_THRESHOLD) return;
       http_parser_pause(&h->parser, 0);
     }
     if (h->response_done && h->message_done) {
