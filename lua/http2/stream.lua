@@ -440,15 +440,20 @@ function methods:read()
   end
 end
 
--- stream:readAll() -> the whole body | nil, "closed"
-function methods:readAll()
-  local parts, n = {}, 0
+-- stream:readAll([{limit=}]) -> the whole body | nil, "closed" | nil, err
+-- (ERR_BUFFER_TOO_LARGE once more than |limit| bytes came, 16 MiB by
+-- default: what was read is dropped, the rest stays unread)
+function methods:readAll(options)
+  local limit = errors.read_limit(options)
+  local parts, n, size = {}, 0, 0
   while true do
     local chunk, err = self:read()
     if chunk == nil then
       if err then return nil, err end
       return table.concat(parts, "", 1, n)
     end
+    size = size + #chunk
+    if size > limit then return nil, errors.new("ERR_BUFFER_TOO_LARGE", limit) end
     n = n + 1
     parts[n] = chunk
   end
