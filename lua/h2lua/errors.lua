@@ -66,6 +66,7 @@ local messages = {
   ERR_HTTP2_NESTED_PUSH = 'A push stream cannot initiate another push stream.',
   ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
   ERR_BUFFER_TOO_LARGE = 'Cannot create a Buffer larger than %s bytes',
+  ERR_H2LUA_WRITE_BUFFER_FULL = '%s',
 }
 
 local names = {
