@@ -16,6 +16,10 @@
 #define OUTPUT_WOULDBLOCK_THRESHOLD (64 * 1024)
 /* Every allocation of the counting allocator carries its size first. */
 #define MEM_HDR 16
+/* SETTINGS frames a peer may send in one second: a client needs one or
+   two per connection; a flood of them (each answered with an ACK and a
+   'remoteSettings') ends the session with ENHANCE_YOUR_CALM. */
+#define MAX_SETTINGS_PER_SEC 100
 
 typedef struct h2_state {
   nghttp2_session *ngh;
@@ -23,6 +27,8 @@ typedef struct h2_state {
   size_t mem_used;
   size_t unconsumed_conn;   /* received body bytes to give back at once */
   uint32_t invalid_frames, rejected_streams;
+  uint32_t settings_count;  /* SETTINGS received since settings_window */
+  double settings_window;
   /* client stream ids: the highest seen, and the ranges a client skipped
      (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
      5.1.1), which nghttp2 by itself ignores */
@@ -153,6 +159,25 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
     }
   }
   return 0;
+}
+
+/* Counts a frame nghttp2 found invalid, or one Node counts as such (an
+   empty DATA without END_STREAM): past maxSessionInvalidFrames the session
+   ends with ENHANCE_YOUR_CALM. */
+static void count_invalid(nghttp2_session *ngh, h2lua_session *se,
+                          h2_state *s) {
+  if (++s->invalid_frames > se->limits.max_invalid_frames)
+    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* Whether one more SETTINGS is past MAX_SETTINGS_PER_SEC. */
+static int settings_flood(h2_state *s) {
+  double now = h2lua_now();
+  if (now - s->settings_window >= 1000) {
+    s->settings_window = now;
+    s->settings_count = 0;
+  }
+  return ++s->settings_count > MAX_SETTINGS_PER_SEC;
 }
 
 static h2lua_stream *stream_of(h2lua_session *se, int32_t id) {
@@ -351,10 +376,13 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   }
   case NGHTTP2_DATA:
     if (st && !st->closed && end) remote_ended(st);
+    else if (!end && frame->hd.length == 0) count_invalid(ngh, se, se->ps);
     break;
   case NGHTTP2_SETTINGS:
     if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
       h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
+    } else if (settings_flood(se->ps)) {
+      nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
     } else {
       se->peer_push = nghttp2_session_get_remote_settings(
                           ngh, NGHTTP2_SETTINGS_ENABLE_PUSH) != 0;
@@ -471,15 +499,11 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
   return (ssize_t)len;
 }
 
-/* A frame nghttp2 found invalid: more than maxSessionInvalidFrames of them
-   end the session. */
+/* A frame nghttp2 found invalid. */
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
-  h2lua_session *se = user_data;
-  h2_state *s = se->ps;
-  if (++s->invalid_frames > se->limits.max_invalid_frames)
-    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+  count_invalid(ngh, user_data, ((h2lua_session *)user_data)->ps);
   return 0;
 }
 
