@@ -723,6 +723,10 @@ static void h2_input(h2lua_session *se) {
 static void h2_teardown(h2lua_session *se) {
   h2_state *s = se->ps;
   if (s == NULL) return;
+  /* fields of a block Lua has not had yet (one cut short by the peer's
+     close, or by a limit) are nghttp2's buffers: copied before they go */
+  for (h2lua_stream *st = se->home.streams; st; st = st->next)
+    if (st->hdrs.n) h2lua_hblock_own(&st->hdrs);
   nghttp2_session_del(s->ngh);
   free(s);
   se->ps = NULL;
