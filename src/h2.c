@@ -29,6 +29,7 @@ typedef struct h2_state {
   uint32_t invalid_frames, rejected_streams;
   uint32_t settings_count;  /* SETTINGS received since settings_window */
   double settings_window;
+  int calmed;               /* we ended the session for a flood */
   /* client stream ids: the highest seen, and the ranges a client skipped
      (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
      5.1.1), which nghttp2 by itself ignores */
@@ -161,13 +162,22 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
   return 0;
 }
 
+/* Ends the session with GOAWAY(ENHANCE_YOUR_CALM); the callback returns
+   what this returns, so that nghttp2 stops at once instead of going on
+   with the frames that follow in the same read (and their ACKs). */
+static int calm_down(nghttp2_session *ngh, h2_state *s) {
+  nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+  s->calmed = 1;
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 /* Counts a frame nghttp2 found invalid, or one Node counts as such (an
    empty DATA without END_STREAM): past maxSessionInvalidFrames the session
-   ends with ENHANCE_YOUR_CALM. */
-static void count_invalid(nghttp2_session *ngh, h2lua_session *se,
-                          h2_state *s) {
-  if (++s->invalid_frames > se->limits.max_invalid_frames)
-    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+   ends. 0, or the callback's failure. */
+static int count_invalid(nghttp2_session *ngh, h2lua_session *se,
+                         h2_state *s) {
+  if (++s->invalid_frames <= se->limits.max_invalid_frames) return 0;
+  return calm_down(ngh, s);
 }
 
 /* Whether one more SETTINGS is past MAX_SETTINGS_PER_SEC. */
@@ -376,13 +386,13 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   }
   case NGHTTP2_DATA:
     if (st && !st->closed && end) remote_ended(st);
-    else if (!end && frame->hd.length == 0) count_invalid(ngh, se, se->ps);
+    else if (!end && frame->hd.length == 0) return count_invalid(ngh, se, se->ps);
     break;
   case NGHTTP2_SETTINGS:
     if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
       h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
     } else if (settings_flood(se->ps)) {
-      nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+      return calm_down(ngh, se->ps);
     } else {
       se->peer_push = nghttp2_session_get_remote_settings(
                           ngh, NGHTTP2_SETTINGS_ENABLE_PUSH) != 0;
@@ -503,8 +513,7 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
-  count_invalid(ngh, user_data, ((h2lua_session *)user_data)->ps);
-  return 0;
+  return count_invalid(ngh, user_data, ((h2lua_session *)user_data)->ps);
 }
 
 /* Two sets: with padding (the callback costs a call per frame) and
@@ -703,6 +712,11 @@ static void h2_input(h2lua_session *se) {
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
     se->bytes_read += v.iov_len;
     ssize_t rv = nghttp2_session_mem_recv(s->ngh, v.iov_base, v.iov_len);
+    if (rv < 0 && s->calmed) { /* a flood: the GOAWAY is submitted */
+      send_final(se, s);
+      h2lua_session_teardown(se, NGHTTP2_ENHANCE_YOUR_CALM, 1);
+      return;
+    }
     if (rv < 0) {
       h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
       if (ev) ev->u.error.err = (int)rv;

@@ -179,6 +179,37 @@ describe("under attack (3 s each, a fresh server, good client every 0.5 s)", fun
   end)
 end)
 
+describe("under valgrind", function()
+  it("the attacks that hit the new limits, and a header block cut short by the peer's close: 0 errors, nothing lost, exit 0 on SIGTERM (60 s bounds)", function()
+    local log = os.tmpname()
+    local proc = H.start("t/fixtures/attack-server.lua", "", string.format(H.VALGRIND, log))
+    local port = H.wait_output(proc, "listening on (%d+)", 60)
+    if not port then H.stop(proc) os.remove(log) end
+    assert.is_not_nil(port, "server did not start under valgrind")
+    local outs = {}
+    for _, mode in ipairs({ "hpack-bomb", "big-headers", "settings-flood", "empty-data", "ignore-write", "h1-readall" }) do
+      outs[#outs + 1] = mode .. ": " .. run(string.format("timeout -k 2 30 %s %s/attacks.py attack %s %s 1.5 2>&1",
+        H.PY, H.CLIENTS, port, mode))
+    end
+    -- fields of a block that never ends, then the peer goes: they were
+    -- nghttp2's buffers, freed after the session
+    outs[#outs + 1] = run(H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port ..
+      " 'preface; settings; settings-ack; headers 1 noend-headers x-a=1; wait 0.2; close' 2>&1")
+    local after = run("curl -s -m 10 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/")
+    os.execute("kill -TERM " .. proc.pid)
+    local status = H.status(proc, 60)
+    H.stop(proc)
+    local report = H.readfile(log) or ""
+    os.remove(log)
+    local all = table.concat(outs, "")
+    assert.equal("ok", after, all)
+    assert.truthy(all:find("settings%-flood: attack [^\n]*goaway=11"), all)
+    assert.truthy(all:find("empty%-data: attack [^\n]*goaway=11"), all)
+    H.assert_valgrind_clean(report)
+    assert.equal(0, status, report)
+  end)
+end)
+
 -------------------------------------------------------------------------------
 -- The limits, one by one
 -------------------------------------------------------------------------------
