@@ -12,6 +12,7 @@ static void new_options(lua_State *L, int idx, nghttp2_option **opt,
   if (nghttp2_option_new(opt) != 0) luaL_error(L, "out of memory");
   nghttp2_option_set_no_auto_window_update(*opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(*opt, 100);
+  nghttp2_option_set_max_continuations(*opt, H2LUA_MAX_CONTINUATIONS);
   if (extensions) {
     nghttp2_option_set_builtin_recv_extension_type(*opt, NGHTTP2_ALTSVC);
     nghttp2_option_set_builtin_recv_extension_type(*opt, NGHTTP2_ORIGIN);

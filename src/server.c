@@ -156,6 +156,7 @@ h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
   cfg->server = &sv->h;
   nghttp2_option_set_no_auto_window_update(cfg->opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(cfg->opt, 100);
+  nghttp2_option_set_max_continuations(cfg->opt, H2LUA_MAX_CONTINUATIONS);
   /* Node.js's defaults */
   cfg->limits.max_header_pairs = 128;
   cfg->limits.max_header_list = H2LUA_MAX_HEADER_LIST;

@@ -20,6 +20,12 @@
    HTTP/2; Node's HTTP/1 maxHeaderSize for HTTP/1.1 */
 #define H2LUA_MAX_HEADER_LIST 65535
 #define H2LUA_MAX_H1_HEADER 16384
+/* CONTINUATIONs after a HEADERS before the session ends (nghttp2's
+   default is 8). nghttp2 1.52 counts a CONTINUATION once more each time
+   its frame header arrives split across reads, so a legitimate block of
+   6 over a slow network was refused; maxHeaderListSize bounds what a
+   block holds, and 64 frames of one block cost little. */
+#define H2LUA_MAX_CONTINUATIONS 64
 
 /* What a protocol does for the streams and the session above it. */
 typedef struct h2lua_proto {

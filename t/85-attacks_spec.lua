@@ -297,6 +297,15 @@ describe("limits", function()
     end)
   end)
 
+  it("HEADERS and 6 CONTINUATIONs whose frame headers arrive split across reads: answered (nghttp2 1.52 counted each twice against its 8)", function()
+    H.run(function()
+      local _, port = server({})
+      local rc, out, err = H.sh(H.PY .. " " .. H.CLIENTS .. "/attacks.py attack " .. port .. " split-headers 1", 20)
+      assert.equal(0, rc, err)
+      assert.truthy(out:find("attack headers=1 goaway=none", 1, true), out)
+    end)
+  end)
+
   it("readAll([{limit=}]): nil and ERR_BUFFER_TOO_LARGE past the limit, the body within it; a bad limit raises", function()
     H.run(function()
       local results = {}

@@ -41,6 +41,8 @@ MODEs (HTTP/2 unless named h1-):
   rapid-reset      HEADERS then RST_STREAM(CANCEL), new streams, back to back
   continuation     HEADERS without END_HEADERS, then CONTINUATIONs forever
   window-flood     WINDOW_UPDATE(1) on the connection, back to back
+  split-headers    not an attack: HEADERS and 6 CONTINUATIONs, each frame
+                   header split across two TCP segments
   priority-flood   PRIORITY frames on ever new idle streams, each depending
                    on the one before
   emfile           as many connections as the server accepts, held open for
@@ -354,6 +356,43 @@ def continuation(port, deadline):
     h2_report(c, n)
 
 
+def split_headers(port, deadline):
+    """Not an attack: HEADERS and 6 CONTINUATIONs (within nghttp2's 8),
+    each frame header split in two TCP segments, as a slow network may
+    deliver them."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(PREFACE + frame(SETTINGS, 0, 0) + frame(SETTINGS, ACK, 0))
+    field = b"\x00" + lit("x-f") + lit("f" * 100)
+    frames = [frame(HEADERS, END_STREAM, 1, request_block(port) + field)]
+    for k in range(6):
+        frames.append(frame(CONT, END_HEADERS if k == 5 else 0, 1, field))
+    for f in frames:
+        s.sendall(f[:4])
+        time.sleep(0.03)
+        s.sendall(f[4:])
+        time.sleep(0.03)
+    s.settimeout(1)
+    data = b""
+    try:
+        while len(data) < 4096:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    seen, pos, goaway = {}, 0, "none"
+    while len(data) - pos >= 9:
+        length, ftype = int.from_bytes(data[pos:pos + 3], "big"), data[pos + 3]
+        seen[ftype] = seen.get(ftype, 0) + 1
+        if ftype == GOAWAY:
+            goaway = int.from_bytes(data[pos + 13:pos + 17], "big")
+        pos += 9 + length
+    report(headers=seen.get(HEADERS, 0), goaway=goaway)
+
+
 def window_flood(port, deadline):
     c = h2_open(port)
     one = frame(WINDOW, 0, 0, (1).to_bytes(4, "big"))
@@ -393,7 +432,7 @@ ATTACKS = {
     "zero-window": zero_window, "settings-flood": settings_flood,
     "ping-flood": ping_flood, "ping-read": ping_read, "empty-data": empty_data,
     "rapid-reset": rapid_reset, "continuation": continuation,
-    "window-flood": window_flood, "priority-flood": priority_flood,
+    "window-flood": window_flood, "split-headers": split_headers, "priority-flood": priority_flood,
     "emfile": emfile,
 }
 
