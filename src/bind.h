@@ -21,6 +21,10 @@ int h2lua_raise(lua_State *L, const char *code, const char *name,
 /* Reads (id, value) argument pairs from |first| on into |iv| (at most
    H2LUA_MAX_SETTINGS); returns how many. */
 size_t h2lua_check_settings(lua_State *L, int first, nghttp2_settings_entry *iv);
+/* Applies what of the SETTINGS entries we send is also a local limit
+   (maxHeaderListSize). */
+void h2lua_settings_limits(const nghttp2_settings_entry *iv, size_t n,
+                           h2lua_limits *limits);
 /* Applies the session options of the table at |idx| (validated in Lua):
    the createServer and connect options. */
 void h2lua_apply_options(lua_State *L, int idx, nghttp2_option *opt,

@@ -8,6 +8,8 @@
 
 const h2lua_limits h2lua_client_limits = {
     .max_header_pairs = 128,
+    .max_header_list = H2LUA_MAX_HEADER_LIST,
+    .max_h1_header = H2LUA_MAX_H1_HEADER,
     .max_session_memory = 10 * 1024 * 1024,
     .max_invalid_frames = 1000,
     .max_rejected_streams = 100,

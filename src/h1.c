@@ -15,7 +15,6 @@
 #include "util.h"
 
 #define H1_MAX_URL 8192
-#define H1_MAX_HEADER_BYTES 16384
 #define H1_MAX_HEADERS 100
 #define H1_MAX_BUFFERED_BODY (64 * 1024) /* then reading pauses */
 #define OUTPUT_THRESHOLD (64 * 1024)     /* body moves to the socket below it */
@@ -107,17 +106,23 @@ static void add_lower(struct evbuffer *b, const char *at, size_t len) {
   }
 }
 
+/* maxHeaderListSize, counted as HTTP/2 counts it: the octets of names
+   and values and 32 per field. */
+static int too_large(const h1_state *h) {
+  return h->header_bytes > h->se->limits.max_h1_header;
+}
+
 /* Trailer fields of a chunked request (after the body): name, value. */
 static int trailer_part(h1_state *h, const char *at, size_t len, int field) {
   if (field && h->last != LAST_FIELD) {
     if (h->last == LAST_VALUE) evbuffer_add(h->trl, "", 1);
     h->ntrailers++;
+    h->header_bytes += 32;
   }
   if (!field && h->last == LAST_FIELD) evbuffer_add(h->trl, "", 1);
   h->last = field ? LAST_FIELD : LAST_VALUE;
   h->header_bytes += len;
-  if (h->ntrailers > H1_MAX_HEADERS || h->header_bytes > H1_MAX_HEADER_BYTES)
-    return -1;
+  if (h->ntrailers > H1_MAX_HEADERS || too_large(h)) return -1;
   if (field) add_lower(h->trl, at, len);
   else evbuffer_add(h->trl, at, len);
   return 0;
@@ -128,11 +133,13 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
   if (h->in_trailers) return trailer_part(h, at, len, 1);
   if (h->last == LAST_URL || h->last == LAST_VALUE)
     evbuffer_add(h->req, "", 1); /* end of the url or of a value */
-  if (h->last != LAST_FIELD) h->nheaders++;
+  if (h->last != LAST_FIELD) {
+    h->nheaders++;
+    h->header_bytes += 32;
+  }
   h->last = LAST_FIELD;
   h->header_bytes += len;
-  if (h->nheaders > H1_MAX_HEADERS || h->header_bytes > H1_MAX_HEADER_BYTES)
-    return -1; /* 431 */
+  if (h->nheaders > H1_MAX_HEADERS || too_large(h)) return -1; /* 431 */
   add_lower(h->req, at, len);
   return 0;
 }
@@ -143,7 +150,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* end of a name */
   h->last = LAST_VALUE;
   h->header_bytes += len;
-  if (h->header_bytes > H1_MAX_HEADER_BYTES) return -1;
+  if (too_large(h)) return -1;
   evbuffer_add(h->req, at, len);
   return 0;
 }
@@ -280,6 +287,7 @@ static int on_headers_complete(http_parser *p) {
   }
   h->in_trailers = 1; /* any header fields from now on are trailers */
   h->last = LAST_NONE;
+  h->header_bytes = 0; /* which are a block of their own */
   return 0;
 }
 
@@ -427,6 +435,10 @@ static void parse(h2lua_session *se, h1_state *h) {
          the connection's read watermark bounds how much of them is read
          (reading goes on below it, so a client that leaves is seen) */
       if (!h->response_done) return;
+      /* nor while the answers wait for the socket: a client that sends
+         requests and never reads the responses stops being read (its
+         'writable' goes on from here) */
+      if (h2lua_conn_output_len(se->conn) >= OUTPUT_THRESHOLD) return;
       http_parser_pause(&h->parser, 0);
     }
     if (h->response_done && h->message_done) {

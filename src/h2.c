@@ -16,6 +16,10 @@
 #define OUTPUT_WOULDBLOCK_THRESHOLD (64 * 1024)
 /* Every allocation of the counting allocator carries its size first. */
 #define MEM_HDR 16
+/* SETTINGS frames a peer may send in one second: a client needs one or
+   two per connection; a flood of them (each answered with an ACK and a
+   'remoteSettings') ends the session with ENHANCE_YOUR_CALM. */
+#define MAX_SETTINGS_PER_SEC 100
 
 typedef struct h2_state {
   nghttp2_session *ngh;
@@ -25,6 +29,9 @@ typedef struct h2_state {
   int dead;                 /* the session is gone, some blocks are not */
   size_t unconsumed_conn;   /* received body bytes to give back at once */
   uint32_t invalid_frames, rejected_streams;
+  uint32_t settings_count;  /* SETTINGS received since settings_window */
+  double settings_window;
+  int calmed;               /* we ended the session for a flood */
   /* client stream ids: the highest seen, and the ranges a client skipped
      (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
      5.1.1), which nghttp2 by itself ignores */
@@ -160,6 +167,34 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
   return 0;
 }
 
+/* Ends the session with GOAWAY(ENHANCE_YOUR_CALM); the callback returns
+   what this returns, so that nghttp2 stops at once instead of going on
+   with the frames that follow in the same read (and their ACKs). */
+static int calm_down(nghttp2_session *ngh, h2_state *s) {
+  nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
+  s->calmed = 1;
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* Counts a frame nghttp2 found invalid, or one Node counts as such (an
+   empty DATA without END_STREAM): past maxSessionInvalidFrames the session
+   ends. 0, or the callback's failure. */
+static int count_invalid(nghttp2_session *ngh, h2lua_session *se,
+                         h2_state *s) {
+  if (++s->invalid_frames <= se->limits.max_invalid_frames) return 0;
+  return calm_down(ngh, s);
+}
+
+/* Whether one more SETTINGS is past MAX_SETTINGS_PER_SEC. */
+static int settings_flood(h2_state *s) {
+  double now = h2lua_now();
+  if (now - s->settings_window >= 1000) {
+    s->settings_window = now;
+    s->settings_count = 0;
+  }
+  return ++s->settings_count > MAX_SETTINGS_PER_SEC;
+}
+
 static h2lua_stream *stream_of(h2lua_session *se, int32_t id) {
   h2_state *s = se->ps;
   if (id == s->cache_id) return s->cache_st;
@@ -218,6 +253,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
   }
   if (st) {
     st->block_start = st->hdrs.n;
+    st->block_bytes = 0;
     if (st->first_header == 0) st->first_header = h2lua_now();
   }
   return 0;
@@ -234,7 +270,12 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
                    : frame->hd.stream_id;
   h2lua_stream *st = stream_of(se, id);
   if (st == NULL || st->closed) return 0;
-  if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs) {
+  /* the limits hold before anything is kept: an HPACK bomb (a big table
+     entry referenced again and again) costs its decoding, no memory */
+  st->block_bytes += nghttp2_rcbuf_get_buf(name).len +
+                     nghttp2_rcbuf_get_buf(value).len + 32;
+  if (st->hdrs.n - st->block_start >= se->limits.max_header_pairs ||
+      st->block_bytes > se->limits.max_header_list) {
     nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id,
                               NGHTTP2_ENHANCE_YOUR_CALM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -351,10 +392,13 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   }
   case NGHTTP2_DATA:
     if (st && !st->closed && end) remote_ended(st);
+    else if (!end && frame->hd.length == 0) return count_invalid(ngh, se, se->ps);
     break;
   case NGHTTP2_SETTINGS:
     if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
       h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
+    } else if (settings_flood(se->ps)) {
+      return calm_down(ngh, se->ps);
     } else {
       se->peer_push = nghttp2_session_get_remote_settings(
                           ngh, NGHTTP2_SETTINGS_ENABLE_PUSH) != 0;
@@ -471,16 +515,11 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
   return (ssize_t)len;
 }
 
-/* A frame nghttp2 found invalid: more than maxSessionInvalidFrames of them
-   end the session. */
+/* A frame nghttp2 found invalid. */
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
-  h2lua_session *se = user_data;
-  h2_state *s = se->ps;
-  if (++s->invalid_frames > se->limits.max_invalid_frames)
-    nghttp2_session_terminate_session(ngh, NGHTTP2_ENHANCE_YOUR_CALM);
-  return 0;
+  return count_invalid(ngh, user_data, ((h2lua_session *)user_data)->ps);
 }
 
 /* Two sets: with padding (the callback costs a call per frame) and
@@ -679,6 +718,11 @@ static void h2_input(h2lua_session *se) {
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
     se->bytes_read += v.iov_len;
     ssize_t rv = nghttp2_session_mem_recv(s->ngh, v.iov_base, v.iov_len);
+    if (rv < 0 && s->calmed) { /* a flood: the GOAWAY is submitted */
+      send_final(se, s);
+      h2lua_session_teardown(se, NGHTTP2_ENHANCE_YOUR_CALM, 1);
+      return;
+    }
     if (rv < 0) {
       h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
       if (ev) ev->u.error.err = (int)rv;
@@ -697,6 +741,10 @@ static void h2_input(h2lua_session *se) {
 static void h2_teardown(h2lua_session *se) {
   h2_state *s = se->ps;
   if (s == NULL) return;
+  /* fields of a block Lua has not had yet (one cut short by the peer's
+     close, or by a limit) are nghttp2's buffers: copied before they go */
+  for (h2lua_stream *st = se->home.streams; st; st = st->next)
+    if (st->hdrs.n) h2lua_hblock_own(&st->hdrs);
   nghttp2_session_del(s->ngh);
   s->ngh = NULL;
   se->ps = NULL;

@@ -60,6 +60,30 @@ int h2lua_hblock_add_copy(h2lua_hblock *b, const char *name, size_t namelen,
   return 0;
 }
 
+void h2lua_hblock_own(h2lua_hblock *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    h2lua_hpair *p = &b->pairs[i];
+    if (p->rc_name == NULL && p->rc_value == NULL) continue;
+    char *own = malloc(p->namelen + p->valuelen + 2);
+    if (own == NULL) {
+      b->bytes -= p->namelen + p->valuelen;
+      p->namelen = p->valuelen = 0;
+      p->name = p->value = (const uint8_t *)"";
+    } else {
+      memcpy(own, p->name, p->namelen);
+      own[p->namelen] = 0;
+      memcpy(own + p->namelen + 1, p->value, p->valuelen);
+      own[p->namelen + 1 + p->valuelen] = 0;
+      p->name = (const uint8_t *)own;
+      p->value = (const uint8_t *)own + p->namelen + 1;
+    }
+    if (p->rc_name) nghttp2_rcbuf_decref(p->rc_name);
+    if (p->rc_value) nghttp2_rcbuf_decref(p->rc_value);
+    p->rc_name = p->rc_value = NULL;
+    p->own = own;
+  }
+}
+
 static void drop(h2lua_hblock *b, h2lua_hpair *p) {
   if (p->rc_name) nghttp2_rcbuf_decref(p->rc_name);
   if (p->rc_value) nghttp2_rcbuf_decref(p->rc_value);

@@ -32,6 +32,10 @@ int h2lua_hblock_add_rc(h2lua_hblock *b, nghttp2_rcbuf *name,
 /* Appends a copy of the pair. Returns 0, or -1 when out of memory. */
 int h2lua_hblock_add_copy(h2lua_hblock *b, const char *name, size_t namelen,
                           const char *value, size_t valuelen);
+/* Copies the pairs nghttp2's buffers hold into memory of the block's own
+   (a pair that cannot be copied becomes empty): the buffers must not
+   outlive their nghttp2 session. */
+void h2lua_hblock_own(h2lua_hblock *b);
 /* Drops the first |npairs| pairs (a block Lua has been given). */
 void h2lua_hblock_consume(h2lua_hblock *b, size_t npairs);
 /* Drops every pair and the array. */

@@ -12,6 +12,7 @@ static void new_options(lua_State *L, int idx, nghttp2_option **opt,
   if (nghttp2_option_new(opt) != 0) luaL_error(L, "out of memory");
   nghttp2_option_set_no_auto_window_update(*opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(*opt, 100);
+  nghttp2_option_set_max_continuations(*opt, H2LUA_MAX_CONTINUATIONS);
   if (extensions) {
     nghttp2_option_set_builtin_recv_extension_type(*opt, NGHTTP2_ALTSVC);
     nghttp2_option_set_builtin_recv_extension_type(*opt, NGHTTP2_ORIGIN);
@@ -51,6 +52,7 @@ static int lclient_connect(lua_State *L) {
   nghttp2_option *opt;
   h2lua_limits limits;
   new_options(L, 6, &opt, &limits, 1);
+  h2lua_settings_limits(iv, n, &limits);
   h2lua_session *se = h2lua_client_connect(rt, host, port, ssl, opt, &limits, iv, n);
   nghttp2_option_del(opt); /* nghttp2 copied it */
   return adopt(L, se);
@@ -71,6 +73,7 @@ static int lclient_connect_over(lua_State *L) {
   nghttp2_option *opt;
   h2lua_limits limits;
   new_options(L, 4, &opt, &limits, 0);
+  h2lua_settings_limits(iv, n, &limits);
   struct bufferevent *bev = h2lua_net_take(so);
   if (bev == NULL) {
     nghttp2_option_del(opt);

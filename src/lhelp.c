@@ -40,6 +40,13 @@ size_t h2lua_check_settings(lua_State *L, int first, nghttp2_settings_entry *iv)
   return (size_t)n;
 }
 
+void h2lua_settings_limits(const nghttp2_settings_entry *iv, size_t n,
+                           h2lua_limits *limits) {
+  for (size_t i = 0; i < n; i++)
+    if (iv[i].settings_id == NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE)
+      limits->max_header_list = limits->max_h1_header = iv[i].value;
+}
+
 static lua_Integer opt_int(lua_State *L, int idx, const char *k, lua_Integer dflt) {
   lua_getfield(L, idx, k);
   lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : dflt;

@@ -71,6 +71,7 @@ static int lserver_settings(lua_State *L) {
   h2lua_server *sv = check_server(L);
   if (sv == NULL) return 0;
   sv->cfg->nsettings = h2lua_check_settings(L, 2, sv->cfg->settings);
+  h2lua_settings_limits(sv->cfg->settings, sv->cfg->nsettings, &sv->cfg->limits);
   return 0;
 }
 

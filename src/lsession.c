@@ -107,7 +107,9 @@ static int lsession_settings(lua_State *L) {
   nghttp2_settings_entry iv[H2LUA_MAX_SETTINGS];
   size_t n = h2lua_check_settings(L, 2, iv);
   if (ngh == NULL) return push_rv(L, NULL, NGHTTP2_ERR_INVALID_STATE);
-  return push_rv(L, se, nghttp2_submit_settings(ngh, NGHTTP2_FLAG_NONE, iv, n));
+  int rv = nghttp2_submit_settings(ngh, NGHTTP2_FLAG_NONE, iv, n);
+  if (rv == 0) h2lua_settings_limits(iv, n, &se->limits);
+  return push_rv(L, se, rv);
 }
 
 /* core.session_ping(box, payload8) -> 0 | nghttp2 error */

@@ -4,6 +4,7 @@
  */
 #include "server.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include "h2.h"
 
 static const h2lua_handle_vt server_vt;
+
+/* How long the listener rests when accept() has no descriptor to give. */
+#define ACCEPT_BACKOFF_MS 100
 
 static void queue_session(h2lua_session *se, int type, int http1) {
   h2lua_handle *sv = se->cfg->server;
@@ -81,11 +85,29 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
   h2lua_pump(rt);
 }
 
+static void resume_accept(evutil_socket_t fd, short what, void *arg) {
+  h2lua_server *sv = arg;
+  if (sv->lev) evconnlistener_enable(sv->lev);
+}
+
+/* accept() failed: reported. Out of descriptors (or of memory for one),
+   the connection stays in the backlog and the listener would wake for it
+   again at once, a busy loop: it rests ACCEPT_BACKOFF_MS instead, and the
+   backlog waits (as nghttpd does). */
 static void on_accept_error(struct evconnlistener *lev, void *arg) {
   h2lua_server *sv = arg;
-  /* EMFILE and friends: report; the listener stays up and retries */
+  int err = EVUTIL_SOCKET_ERROR();
+  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+    if (sv->backoff == NULL)
+      sv->backoff = evtimer_new(sv->h.rt->base, resume_accept, sv);
+    if (sv->backoff) {
+      struct timeval tv = {0, ACCEPT_BACKOFF_MS * 1000};
+      evconnlistener_disable(lev);
+      evtimer_add(sv->backoff, &tv);
+    }
+  }
   h2lua_event *ev = h2lua_queue(sv->h.rt, H2LUA_EV_SERVER_ERROR, &sv->h);
-  if (ev) ev->u.error.err = EVUTIL_SOCKET_ERROR();
+  if (ev) ev->u.error.err = err;
   h2lua_pump(sv->h.rt);
 }
 
@@ -134,8 +156,11 @@ h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
   cfg->server = &sv->h;
   nghttp2_option_set_no_auto_window_update(cfg->opt, 1);
   nghttp2_option_set_peer_max_concurrent_streams(cfg->opt, 100);
+  nghttp2_option_set_max_continuations(cfg->opt, H2LUA_MAX_CONTINUATIONS);
   /* Node.js's defaults */
   cfg->limits.max_header_pairs = 128;
+  cfg->limits.max_header_list = H2LUA_MAX_HEADER_LIST;
+  cfg->limits.max_h1_header = H2LUA_MAX_H1_HEADER;
   cfg->limits.max_session_memory = 10 * 1024 * 1024;
   cfg->limits.max_invalid_frames = 1000;
   cfg->limits.max_rejected_streams = 100;
@@ -163,6 +188,7 @@ void h2lua_server_close(h2lua_server *sv) {
   if (sv->lev == NULL) return;
   evconnlistener_free(sv->lev);
   sv->lev = NULL;
+  if (sv->backoff) evtimer_del(sv->backoff);
   if (sv->refd) rt->refs--;
   sv->refd = 0;
   sv->cfg->server = NULL;
@@ -176,6 +202,8 @@ static void server_free(h2lua_server *sv) {
   h2lua_rt *rt = sv->h.rt;
   if (sv->lev) evconnlistener_free(sv->lev);
   sv->lev = NULL;
+  if (sv->backoff) event_free(sv->backoff);
+  sv->backoff = NULL;
   if (sv->refd) rt->refs--;
   sv->refd = 0;
   if (sv->tls) {

@@ -19,6 +19,7 @@ typedef struct h2lua_server {
   h2lua_sni sni;              /* addContext, and SNICallback */
   int sni_callback;           /* Lua answers names no context covers */
   int refd;                   /* counts in rt->refs while listening */
+  struct event *backoff;      /* re-enables the listener after EMFILE */
 } h2lua_server;
 
 /* A server listening on |host| (NULL: every address, IPv6 dual stack where

@@ -16,6 +16,16 @@
 #include "stream.h"
 
 #define H2LUA_MAX_SETTINGS 16 /* entries in one SETTINGS we send */
+/* The defaults of maxHeaderListSize: getDefaultSettings()'s value for
+   HTTP/2; Node's HTTP/1 maxHeaderSize for HTTP/1.1 */
+#define H2LUA_MAX_HEADER_LIST 65535
+#define H2LUA_MAX_H1_HEADER 16384
+/* CONTINUATIONs after a HEADERS before the session ends (nghttp2's
+   default is 8). nghttp2 1.52 counts a CONTINUATION once more each time
+   its frame header arrives split across reads, so a legitimate block of
+   6 over a slow network was refused; maxHeaderListSize bounds what a
+   block holds, and 64 frames of one block cost little. */
+#define H2LUA_MAX_CONTINUATIONS 64
 
 /* What a protocol does for the streams and the session above it. */
 typedef struct h2lua_proto {
@@ -48,6 +58,11 @@ typedef struct h2lua_proto {
    does not enforce itself. */
 typedef struct h2lua_limits {
   size_t max_header_pairs;       /* maxHeaderListPairs */
+  /* maxHeaderListSize: the size of one received header block (name and
+     value octets plus 32 per field, RFC 9113 6.5.2), checked as fields
+     arrive; HTTP/1.1 blocks have their own default (Node's HTTP/1 one)
+     until the setting is given */
+  size_t max_header_list, max_h1_header;
   size_t max_session_memory;     /* maxSessionMemory, bytes */
   uint32_t max_invalid_frames;   /* maxSessionInvalidFrames */
   uint32_t max_rejected_streams; /* maxSessionRejectedStreams */

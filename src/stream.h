@@ -80,6 +80,7 @@ struct h2lua_stream {
   h2lua_hblock hdrs;       /* received fields not yet given to Lua */
   char authority[256];     /* of the request: what pushes on it inherit */
   size_t block_start;      /* first pair of the block being received */
+  size_t block_bytes;      /* its size so far (maxHeaderListSize) */
   h2lua_stream *next, *prev;
 };
 

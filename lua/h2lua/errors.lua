@@ -65,6 +65,8 @@ local messages = {
   ERR_HTTP2_SEND_FILE = 'Directories cannot be sent',
   ERR_HTTP2_NESTED_PUSH = 'A push stream cannot initiate another push stream.',
   ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
+  ERR_BUFFER_TOO_LARGE = 'Cannot create a Buffer larger than %s bytes',
+  ERR_H2LUA_WRITE_BUFFER_FULL = '%s',
 }
 
 local names = {
@@ -83,6 +85,7 @@ local names = {
   ERR_HTTP2_INFO_STATUS_NOT_ALLOWED = "RangeError",
   ERR_HTTP2_INVALID_PACKED_SETTINGS_LENGTH = "RangeError",
   ERR_SOCKET_BAD_PORT = "RangeError",
+  ERR_BUFFER_TOO_LARGE = "RangeError",
 }
 
 local function describe(v)
@@ -126,6 +129,29 @@ function M.check_msecs(v, name)
     error(M.new("ERR_INVALID_ARG_TYPE", name or "msecs", "of type number", describe(v)), 3)
   end
   return v
+end
+
+-- readAll()'s default limit: the body is held in memory whole, so that
+-- many uploads at once multiply it; larger bodies are read with read(), or
+-- with a larger limit given.
+M.READ_ALL_LIMIT = 16 * 1024 * 1024
+
+-- errors.read_limit(options) -> the limit of readAll([{limit=}]) in bytes;
+-- raises ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE for a bad one.
+function M.read_limit(options)
+  if options == nil then return M.READ_ALL_LIMIT end
+  if type(options) ~= "table" then
+    error(M.new("ERR_INVALID_ARG_TYPE", "options", "of type table", describe(options)), 3)
+  end
+  local limit = options.limit
+  if limit == nil then return M.READ_ALL_LIMIT end
+  if type(limit) ~= "number" then
+    error(M.new("ERR_INVALID_ARG_TYPE", "options.limit", "of type number", describe(limit)), 3)
+  end
+  if limit ~= limit or limit < 0 then
+    error(M.new("ERR_OUT_OF_RANGE", "options.limit", ">= 0", limit), 3)
+  end
+  return limit
 end
 
 -- errors.is(v) -> whether |v| is one of our error objects.

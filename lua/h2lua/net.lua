@@ -106,15 +106,19 @@ function Socket:read()
   end
 end
 
--- socket:readAll() -> everything until the peer's end | nil, "closed"
-function Socket:readAll()
-  local parts = {}
+-- socket:readAll([{limit=}]) -> everything until the peer's end |
+-- nil, "closed" | nil, err (ERR_BUFFER_TOO_LARGE past |limit|, as streams)
+function Socket:readAll(options)
+  local limit = errors.read_limit(options)
+  local parts, size = {}, 0
   while true do
     local c, err = self:read()
     if not c then
       if err then return nil, err end
       return table.concat(parts)
     end
+    size = size + #c
+    if size > limit then return nil, errors.new("ERR_BUFFER_TOO_LARGE", limit) end
     parts[#parts + 1] = c
   end
 end

@@ -55,7 +55,7 @@ end
 
 -- req:read() / req:readAll(): the body, as on the stream
 function req_methods:read() return self.stream:read() end
-function req_methods:readAll() return self.stream:readAll() end
+function req_methods:readAll(options) return self.stream:readAll(options) end
 function req_methods:resume() self.stream:resume() return self end
 function req_methods:pause() self.stream:pause() return self end
 -- req:setTimeout(msecs[, cb]) -> req

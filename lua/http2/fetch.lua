@@ -36,8 +36,9 @@ local function failure(s, stream, why)
   return nil, why
 end
 
--- h2lua.fetch(url[, {method=, headers=, body=, timeout=}]) -> status,
--- headers, body | nil, err (an error object, "timeout" or "closed").
+-- h2lua.fetch(url[, {method=, headers=, body=, timeout=, limit=}]) ->
+-- status, headers, body | nil, err (an error object, "timeout" or
+-- "closed"); |limit| is readAll's (ERR_BUFFER_TOO_LARGE past it).
 -- Waits: call it inside a coroutine. Should never throw but for misuse.
 function M.fetch(url, opts)
   sched.current("h2lua.fetch")
@@ -67,8 +68,12 @@ function M.fetch(url, opts)
       if not req.destroyed then req:close(8) end
       return failure(s, req, why)
     end
-    local data, why2 = req:readAll()
-    if data == nil then return failure(s, req, why2) end
+    local data, why2 = req:readAll({ limit = opts.limit })
+    if data == nil then
+      local x, err = failure(s, req, why2)
+      if not req.destroyed then req:close(8) end -- over the limit: the rest is not wanted
+      return x, err
+    end
     return headers[":status"], headers, data
   end)
   hold(s, -1)

@@ -567,6 +567,7 @@ handlers[EV.SETTINGS_ACK] = function(self)
 end
 
 handlers[EV.REMOTE_SETTINGS] = function(self)
+  if self:listenerCount("remoteSettings") == 0 then return end -- waits listen too
   local s = core.session_get_settings(self._box, true) or {}
   sched.spawn(function() self:emit("remoteSettings", s) end)
 end

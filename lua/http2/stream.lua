@@ -24,10 +24,16 @@ Stream.methods = methods
 local defaults = {
   _flowing = false, _reader = false, _wcbs = false, _need_drain = false,
   _trailers_later = false, _events = false, _waiters = false, _timer = false,
+  _ignored = 0,
 }
 Stream.defaults = defaults
 
 local HIGH_WATER_MARK = 16384
+-- What writes made after write() returned false (before 'drain') may add:
+-- past it a handler that ignores false is stopped, not buffered without
+-- bound.
+local MAX_IGNORED = 64 * HIGH_WATER_MARK
+Stream.MAX_IGNORED = MAX_IGNORED
 local NO_ERROR, CANCEL, INTERNAL_ERROR = C.NGHTTP2_NO_ERROR, C.NGHTTP2_CANCEL,
   C.NGHTTP2_INTERNAL_ERROR
 
@@ -314,8 +320,19 @@ local function check_chunk(data)
   errors.raise("ERR_INVALID_ARG_TYPE", "chunk", "of type string", errors.describe(data))
 end
 
+-- The handler went on writing after false: the stream is reset and the
+-- write raises.
+local function write_ignored(self)
+  local err = errors.new("ERR_H2LUA_WRITE_BUFFER_FULL", ("more than %d bytes written " ..
+    "after write() returned false, without waiting for 'drain'"):format(MAX_IGNORED))
+  self:destroy(err)
+  error(err, 3)
+end
+
 -- stream:write(data[, cb]) -> bool: false once the buffer is above the
--- high-water mark ('drain' follows). Raises ERR_STREAM_WRITE_AFTER_END.
+-- high-water mark ('drain' follows). Raises ERR_STREAM_WRITE_AFTER_END,
+-- and ERR_H2LUA_WRITE_BUFFER_FULL (the stream reset) once writes made
+-- after false add more than 1 MiB before 'drain'.
 function methods:write(data, cb)
   check_chunk(data)
   if self.writableEnded then
@@ -327,6 +344,11 @@ function methods:write(data, cb)
   check_live(self)
   ensure_response(self)
   if self.writableEnded then return false end -- HEAD, 204, 304: no body
+  if self._need_drain then
+    local ignored = self._ignored + #data
+    if ignored > MAX_IGNORED then write_ignored(self) end
+    self._ignored = ignored
+  end
   local want = type(cb) == "function"
   touch(self)
   local buffered = core.write(self, data, want)
@@ -440,15 +462,20 @@ function methods:read()
   end
 end
 
--- stream:readAll() -> the whole body | nil, "closed"
-function methods:readAll()
-  local parts, n = {}, 0
+-- stream:readAll([{limit=}]) -> the whole body | nil, "closed" | nil, err
+-- (ERR_BUFFER_TOO_LARGE once more than |limit| bytes came, 16 MiB by
+-- default: what was read is dropped, the rest stays unread)
+function methods:readAll(options)
+  local limit = errors.read_limit(options)
+  local parts, n, size = {}, 0, 0
   while true do
     local chunk, err = self:read()
     if chunk == nil then
       if err then return nil, err end
       return table.concat(parts, "", 1, n)
     end
+    size = size + #chunk
+    if size > limit then return nil, errors.new("ERR_BUFFER_TOO_LARGE", limit) end
     n = n + 1
     parts[n] = chunk
   end
@@ -615,6 +642,7 @@ function Stream._ondrain(self)
   end
   if self._need_drain then
     self._need_drain = false
+    self._ignored = 0
     sched.defer(Stream._emit, self, "drain")
   end
 end
