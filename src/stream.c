@@ -4,6 +4,7 @@
 #include "stream.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,7 +51,8 @@ h2lua_stream *h2lua_stream_new(h2lua_rt *rt, h2lua_session *se,
     rt->nstream_pool--;
     struct evbuffer *in = st->in, *out = st->out;
     h2lua_hblock hdrs = st->hdrs;
-    memset(st, 0, sizeof(*st));
+    memset(st, 0, offsetof(h2lua_stream, authority));
+    st->authority[0] = 0;
     st->in = in;
     st->out = out;
     st->hdrs = hdrs;

@@ -74,14 +74,16 @@ struct h2lua_stream {
   uint64_t bytes_read, bytes_written;
   struct evbuffer *in;     /* request body not yet read by Lua */
   struct evbuffer *out;    /* response body not yet taken by the protocol */
-  char small[512];         /* ... or, for a small body, its bytes (first) */
-  size_t small_len;
+  size_t small_len;        /* bytes of |small| used */
   size_t out_mem;          /* bytes of |out| in memory (not file segments) */
   h2lua_hblock hdrs;       /* received fields not yet given to Lua */
-  char authority[256];     /* of the request: what pushes on it inherit */
   size_t block_start;      /* first pair of the block being received */
   size_t block_bytes;      /* its size so far (maxHeaderListSize) */
   h2lua_stream *next, *prev;
+  /* last, and not cleared when a record is reused (only their first
+     bytes or small_len say what they hold) */
+  char authority[256];     /* of the request: what pushes on it inherit */
+  char small[512];         /* a small body's bytes, before |out| */
 };
 
 /* A record for stream |id| of |se|, on |home|'s list. NULL when out of
