@@ -24,27 +24,105 @@ end
 
 -- Http2ServerRequest ---------------------------------------------------
 
+-- The socket of a request or response: Node's proxy over the stream.
+-- Event and lifetime methods go to the stream (destroying it ends this
+-- exchange, not the connection), setTimeout to the session, raw I/O is
+-- refused, and everything else is the connection's socket.
+local SocketProxy = { __name = "h2lua.Http2ProxySocket" }
+local to_stream = { on = true, once = true, emit = true, ["end"] = true,
+  finish = true, destroy = true, off = true, removeListener = true }
+local refused = { write = true, read = true, pause = true, resume = true,
+  readable = true, writable = true, destroyed = true }
+
+local function proxied(stream)
+  local p = stream._socket_proxy
+  if not p then
+    p = setmetatable({ [SocketProxy] = stream }, SocketProxy)
+    stream._socket_proxy = p
+  end
+  return p
+end
+
+function SocketProxy.__index(p, k)
+  local st = rawget(p, SocketProxy)
+  if to_stream[k] then
+    local f = st[k == "end" and "finish" or k]
+    return function(_, ...) return f(st, ...) end
+  elseif k == "destroyed" then
+    return st.destroyed
+  elseif k == "readable" then
+    return not st.destroyed and not st.readableEnded
+  elseif k == "writable" then
+    return not st.destroyed and not st.writableEnded
+  elseif k == "setTimeout" then
+    local session = st.session
+    local f = session.setTimeout
+    return function(_, ...) f(session, ...) return p end
+  elseif k == "write" or k == "read" or k == "pause" or k == "resume" then
+    errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION")
+  end
+  local sock = st.session.socket
+  local v = sock[k]
+  if type(v) == "function" then
+    return function(_, ...) return v(sock, ...) end
+  end
+  return v
+end
+
+-- Assignments: the stream's methods and the session's setTimeout may be
+-- replaced, other fields land on the socket; the stream's state flags
+-- and raw I/O are refused (the engine keeps the former).
+function SocketProxy.__newindex(p, k, v)
+  local st = rawget(p, SocketProxy)
+  if refused[k] then errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION") end
+  if to_stream[k] then
+    st[k] = v
+  elseif k == "setTimeout" then
+    rawset(st.session, k, v)
+  else
+    st.session.socket[k] = v
+  end
+end
+SocketProxy.__tostring = function() return "h2lua.Http2ProxySocket" end
+M.SocketProxy = SocketProxy
+
 local req_methods = Emitter.extend({})
 local req_getters = {
   aborted = function(self) return self.stream.aborted end,
   complete = function(self)
     local st = self.stream
-    return st.readableEnded or st.destroyed or false
+    return st.aborted or st.readableEnded or st.destroyed or false
   end,
-  socket = function(self) return self.stream.session.socket end,
-  connection = function(self) return self.stream.session.socket end,
+  method = function(self) return self.headers[":method"] end,
+  url = function(self) return self.headers[":path"] end,
+  socket = function(self) return proxied(self.stream) end,
+  connection = function(self) return proxied(self.stream) end,
   trailers = function(self) return self.stream.trailers or {} end,
   rawTrailers = function(self) return self.stream._raw_trailers or {} end,
   readableEnded = function(self) return self.stream.readableEnded end,
 }
-local Request = class(req_methods, req_getters, {})
+local req_setters = {
+  -- frameworks rewrite the method (method-override): a non-blank string
+  method = function(self, v)
+    if type(v) ~= "string" then
+      local e = errors.new("ERR_INVALID_ARG_TYPE", "method", "of type string", errors.describe(v))
+      error(e, 3)
+    end
+    if not v:find("%S") then
+      local e = errors.new("ERR_INVALID_ARG_VALUE", "method", errors.describe(v))
+      error(e, 3)
+    end
+    self.headers[":method"] = v
+  end,
+  url = function(self, v) self.headers[":path"] = v end,
+}
+local Request = class(req_methods, req_getters, req_setters)
 Request.__name = "h2lua.Http2ServerRequest"
 M.Http2ServerRequest = Request
 
 local function new_request(stream, headers, raw)
   local self = setmetatable({
     stream = stream, headers = headers, rawHeaders = raw,
-    method = headers[":method"], url = headers[":path"],
     authority = headers[":authority"] or headers.host,
     scheme = headers[":scheme"], httpVersion = stream._http_version or "2.0",
     httpVersionMajor = stream._h1 and 1 or 2,
@@ -93,11 +171,19 @@ local res_getters = {
   end,
   sendDate = function(self) return self._send_date end,
   headersSent = function(self) return self.stream.headersSent end,
+  _header = function(self) return self.stream.headersSent end,
   finished = function(self) return self._ended end,
   writableEnded = function(self) return self._ended end,
   writableFinished = function(self) return self._finished end,
-  socket = function(self) return self.stream.session.socket end,
-  connection = function(self) return self.stream.session.socket end,
+  -- as HTTP/1's response, which lets go of its socket once done
+  socket = function(self)
+    if self._closed then return nil end
+    return proxied(self.stream)
+  end,
+  connection = function(self)
+    if self._closed then return nil end
+    return proxied(self.stream)
+  end,
 }
 local res_setters = {
   statusCode = function(self, code)
@@ -129,43 +215,102 @@ M.Http2ServerResponse = Response
 local function new_response(stream, req)
   return setmetatable({
     stream = stream, req = req, _status = 200, _send_date = true,
-    _headers = {}, _names = {}, _ended = false, _finished = false,
-    _trailers = false, _events = false,
+    _headers = {}, _ended = false, _finished = false, _closed = false,
+    _destroyed = false, _trailers = false, _events = false,
   }, Response)
 end
 
-local function check_name(name)
-  if type(name) ~= "string" or name == "" or
-     not name:find("^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then
-    errors.raise("ERR_INVALID_HTTP_TOKEN", "Header name", tostring(name))
+-- The name as stored: a string, trimmed and lower-cased.
+local function key_of(name)
+  if type(name) ~= "string" then
+    local e = errors.new("ERR_INVALID_ARG_TYPE", "name", "of type string", errors.describe(name))
+    error(e, 3)
   end
-  return name:lower()
+  return name:match("^%s*(.-)%s*$"):lower()
+end
+
+-- key_of, then Node's checks of a field to set: a token, no
+-- pseudo-header, a value.
+local function check_field(name, value)
+  local key = key_of(name)
+  if key:byte(1) == 58 then -- ':'
+    local e = errors.new("ERR_HTTP2_PSEUDOHEADER_NOT_ALLOWED")
+    e.message, e.name = "Cannot set HTTP/2 pseudo-headers", "TypeError"
+    error(e, 3)
+  end
+  if key == "" or not key:find("^[%w!#%$%%&'%*%+%-%.%^_`|~]+$") then
+    error(errors.new("ERR_INVALID_HTTP_TOKEN", "Header name", key), 3)
+  end
+  if value == nil then
+    error(errors.new("ERR_HTTP2_INVALID_HEADER_VALUE", "nil", key), 3)
+  end
+  if type(value) == "table" then
+    for _, v in ipairs(value) do headers_mod.check_value(key, v) end
+  else
+    headers_mod.check_value(key, value)
+  end
+  return key
 end
 
 local function check_sent(self)
   if self.stream.headersSent then errors.raise("ERR_HTTP2_HEADERS_SENT") end
 end
 
+-- HTTP/1 connection-specific fields have no meaning in HTTP/2 (RFC 9113
+-- 8.2.2): Node drops them with a warning rather than failing the response.
+local connection_specific = { connection = true, upgrade = true,
+  ["http2-settings"] = true, ["keep-alive"] = true, ["proxy-connection"] = true,
+  ["transfer-encoding"] = true }
+local warned_connection = false
+local function allowed(self, key, value)
+  if not (connection_specific[key] or (key == "te" and value ~= "trailers")) then
+    return true
+  end
+  if self.stream._h1 then return true end
+  if not warned_connection then
+    warned_connection = true
+    io.stderr:write("h2lua: warning: the connection-specific header \"", key,
+      "\" is not valid in HTTP/2 and is dropped\n")
+  end
+  return false
+end
+
+local function store(self, key, value)
+  if allowed(self, key, value) then self._headers[key] = value end
+end
+
+local function append(self, key, value)
+  if not allowed(self, key, value) then return end
+  local old = self._headers[key]
+  if old == nil then
+    self._headers[key] = value
+    return
+  end
+  local list = {}
+  for _, v in ipairs(type(old) == "table" and old or { old }) do list[#list + 1] = v end
+  for _, v in ipairs(type(value) == "table" and value or { value }) do list[#list + 1] = v end
+  self._headers[key] = list
+end
+
 -- res:setHeader(name, value) -> res
 function res_methods:setHeader(name, value)
+  local key = check_field(name, value)
   check_sent(self)
-  local lower = check_name(name)
-  if value == nil then
-    errors.raise("ERR_HTTP2_INVALID_HEADER_VALUE", "nil", name)
-  end
-  if type(value) == "table" then
-    for _, v in ipairs(value) do headers_mod.check_value(lower, v) end
-  else
-    headers_mod.check_value(lower, value)
-  end
-  self._headers[lower] = value
-  self._names[lower] = name
+  store(self, key, value)
+  return self
+end
+
+-- res:appendHeader(name, value) -> res: adds to the values already set
+function res_methods:appendHeader(name, value)
+  local key = check_field(name, value)
+  check_sent(self)
+  append(self, key, value)
   return self
 end
 
 -- res:getHeader(name) -> value | nil
 function res_methods:getHeader(name)
-  return self._headers[check_name(name)]
+  return self._headers[key_of(name)]
 end
 
 -- res:getHeaders() -> a copy of the headers set so far
@@ -185,15 +330,34 @@ end
 
 -- res:hasHeader(name) -> bool
 function res_methods:hasHeader(name)
-  return self._headers[check_name(name)] ~= nil
+  return self._headers[key_of(name)] ~= nil
 end
 
--- res:removeHeader(name)
+-- res:removeHeader(name); removing "date" turns sendDate off
 function res_methods:removeHeader(name)
+  local key = key_of(name)
   check_sent(self)
-  local lower = check_name(name)
-  self._headers[lower] = nil
-  self._names[lower] = nil
+  if key == "date" then
+    self._send_date = false
+    return
+  end
+  self._headers[key] = nil
+end
+
+-- res:setTrailer(name, value): sent after the body
+function res_methods:setTrailer(name, value)
+  local key = check_field(name, value)
+  local t = self._trailers or {}
+  t[key] = value
+  self._trailers = t
+end
+
+-- res:addTrailers(headers): setTrailer for each field
+function res_methods:addTrailers(headers)
+  if type(headers) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "headers", "of type table", errors.describe(headers))
+  end
+  for k, v in pairs(headers) do self:setTrailer(k, v) end
 end
 
 local function begin_send(self)
@@ -205,21 +369,33 @@ local function begin_send(self)
   st:respond(h, { sendDate = self._send_date, _reason = st._h1 and rawget(self, "_reason") or nil })
 end
 
--- res:writeHead(statusCode[, statusMessage][, headers]) -> res
+-- res:writeHead(statusCode[, statusMessage][, headers]) -> res. A list
+-- (flat, or of pairs) repeats names; it replaces what setHeader set for
+-- the names it has.
 function res_methods:writeHead(code, msg, headers)
-  if self.stream.destroyed then return self end
+  if self._closed or self.stream.destroyed then return self end
   check_sent(self)
   if headers == nil and type(msg) == "table" then headers = msg end
   if type(msg) == "string" then self.statusMessage = msg end
   if type(headers) == "table" then
-    if #headers > 0 and type(headers[1]) == "string" then
-      -- a flat list: name, value, name, value, ...
-      for i = 1, #headers, 2 do self:setHeader(headers[i], headers[i + 1]) end
-    elseif #headers > 0 then
-      for _, pair in ipairs(headers) do self:setHeader(pair[1], pair[2]) end
+    local pairs_list = #headers > 0 and type(headers[1]) == "table"
+    if #headers > 0 then
+      if not pairs_list and #headers % 2 ~= 0 then
+        errors.raise("ERR_INVALID_ARG_VALUE", "headers", "a list of odd length")
+      end
+      local list = {}
+      if pairs_list then
+        for i, pair in ipairs(headers) do list[i] = { check_field(pair[1], pair[2]), pair[2] } end
+      else
+        for i = 1, #headers, 2 do
+          list[#list + 1] = { check_field(headers[i], headers[i + 1]), headers[i + 1] }
+        end
+      end
+      for _, f in ipairs(list) do self._headers[f[1]] = nil end
+      for _, f in ipairs(list) do append(self, f[1], f[2]) end
     else
       for k, v in pairs(headers) do
-        if type(k) == "string" then self:setHeader(k, v) end
+        if type(k) == "string" then store(self, check_field(k, v), v) end
       end
     end
   end
@@ -228,64 +404,172 @@ function res_methods:writeHead(code, msg, headers)
   return self
 end
 
--- res:write(chunk[, cb]) -> bool
-function res_methods:write(chunk, cb)
-  if self._ended then
-    local err = errors.new("ERR_STREAM_WRITE_AFTER_END")
-    if type(cb) == "function" then sched.defer(cb, err) end
-    error(err, 2)
-  end
-  begin_send(self)
-  return self.stream:write(chunk, cb)
+-- res:flushHeaders(): sends the head now (once)
+function res_methods:flushHeaders()
+  if not self._closed and not self.stream.headersSent then self:writeHead(self._status) end
 end
 
--- res:finish([data][, cb]) -> res; also res["end"]
-function res_methods:finish(data, cb)
-  if type(data) == "function" then data, cb = nil, data end
-  if cb then self:once("finish", cb) end
-  if self._ended then return self end
-  self._ended = true
+-- Strings are bytes in Lua: the encodings Node names for text pass them
+-- as they are; hex and base64 are decoded.
+local function decode(chunk, encoding)
+  if encoding == nil or type(chunk) ~= "string" then return chunk end
+  local enc = tostring(encoding):lower()
+  if enc == "hex" then
+    return (chunk:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+  elseif enc == "base64" then
+    local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    local bits = chunk:gsub("[^%w%+/]", ""):gsub(".", function(c)
+      local v = alphabet:find(c, 1, true) - 1
+      local b = {}
+      for i = 6, 1, -1 do b[#b + 1] = (v >> (i - 1)) & 1 end
+      return table.concat(b)
+    end)
+    return (bits:gsub("%d%d%d?%d?%d?%d?%d?%d?", function(byte)
+      if #byte < 8 then return "" end
+      return string.char(tonumber(byte, 2))
+    end))
+  end
+  return chunk
+end
+
+-- res:write(chunk[, encoding][, cb]) -> bool. After finish() or the
+-- stream's end, the error goes to cb and write returns false.
+function res_methods:write(chunk, encoding, cb)
+  if type(encoding) == "function" then encoding, cb = nil, encoding end
+  local err
+  if self._ended then
+    err = errors.new("ERR_STREAM_WRITE_AFTER_END")
+  elseif self._closed or self.stream.destroyed then
+    if self._destroyed and not self._closed then return false end
+    err = errors.new("ERR_HTTP2_INVALID_STREAM")
+  elseif self._destroyed then
+    return false
+  end
+  if err then
+    if type(cb) == "function" then sched.defer(cb, err) end
+    self._destroyed = true
+    return false
+  end
   begin_send(self)
+  return self.stream:write(decode(chunk, encoding), cb)
+end
+
+-- The response is over (its stream closed, or a HEAD response ended
+-- after its stream): 'finish' then 'close', once each.
+local function response_finish(self)
+  if self._closed then return false end
+  self._closed = true
+  self._finished = true
+  self:emit("finish")
+  return true
+end
+
+-- res:finish([data][, encoding][, cb]) -> res; also res["end"]. Again
+-- after the first: cb runs, nothing else.
+function res_methods:finish(data, encoding, cb)
+  if type(data) == "function" then data, encoding, cb = nil, nil, data
+  elseif type(encoding) == "function" then encoding, cb = nil, encoding end
   local st = self.stream
+  if self._ended or self._closed then
+    if type(cb) == "function" then sched.defer(cb) end
+    return self
+  end
+  self._ended = true
+  if type(cb) == "function" then self:once("finish", cb) end
+  begin_send(self)
+  if st.destroyed then
+    if response_finish(self) then self:emit("close") end
+    return self
+  end
   if self._trailers then st:_trailersLater() end
-  st:finish(data)
+  st:finish(decode(data, encoding))
   return self
 end
 res_methods["end"] = res_methods.finish
 
--- res:addTrailers(headers): sent after the body
-function res_methods:addTrailers(headers)
-  local t = self._trailers or {}
-  for k, v in pairs(headers) do t[k] = v end
-  self._trailers = t
+-- res:destroy([err]) -> res: resets the stream (INTERNAL_ERROR with err)
+function res_methods:destroy(err)
+  if self._destroyed then return self end
+  self._destroyed = true
+  self.stream:destroy(err)
+  return self
 end
 
--- res:writeContinue(): 100 Continue
+-- res:writeContinue() -> whether 100 Continue could still be sent
 function res_methods:writeContinue()
-  self.stream:additionalHeaders({ [":status"] = 100 })
+  local st = self.stream
+  if st.headersSent or self._closed or st.destroyed then return false end
+  st:additionalHeaders({ [":status"] = 100 })
+  return true
 end
 
--- res:writeEarlyHints(hints): 103 Early Hints; hints.link is required
+-- One Link value: <uri> then ;-separated parameters.
+local function valid_link(v)
+  if type(v) ~= "string" then return false end
+  local rest = v:match("^<[^>]*>(.*)$")
+  if not rest then return false end
+  for param in rest:gmatch(";([^;]*)") do
+    if not param:find("^%s*[^;\"%s=]+%s*$") and
+       not param:find("^%s*[^;\"%s=]+=[^;\"%s]*%s*$") and
+       not param:find('^%s*[^;"%s=]+="[^;"]*"%s*$') then
+      return false
+    end
+  end
+  return rest:gsub(";[^;]*", ""):find("^%s*$") ~= nil
+end
+
+-- res:writeEarlyHints(hints) -> whether 103 Early Hints was sent;
+-- hints.link is a Link value or a list of them (an empty list sends
+-- nothing).
 function res_methods:writeEarlyHints(hints)
   if type(hints) ~= "table" then
     errors.raise("ERR_INVALID_ARG_TYPE", "hints", "of type table", errors.describe(hints))
   end
   local link = hints.link
-  if link == nil or (type(link) == "table" and #link == 0) or link == "" then
+  local value
+  if type(link) == "table" then
+    for _, v in ipairs(link) do
+      if not valid_link(v) then errors.raise("ERR_INVALID_ARG_VALUE", "hints.link", errors.describe(v)) end
+    end
+    value = table.concat(link, ", ")
+  elseif valid_link(link) then
+    value = link
+  else
     errors.raise("ERR_INVALID_ARG_VALUE", "hints.link", errors.describe(link))
   end
+  if value == "" then return false end
+  local st = self.stream
+  if st.headersSent or self._closed or st.destroyed then return false end
   local h = { [":status"] = 103 }
   for k, v in pairs(hints) do
-    if type(k) == "string" then h[k:lower()] = v end
+    if type(k) == "string" and k ~= "link" then h[k:lower()] = v end
   end
-  if type(link) == "table" then h.link = table.concat(link, ", ") end
-  self.stream:additionalHeaders(h)
+  h.link = value
+  st:additionalHeaders(h)
+  return true
 end
 
 -- res:setTimeout(msecs[, cb]) -> res
 function res_methods:setTimeout(ms, cb)
-  self.stream:setTimeout(ms, cb)
+  if not self._closed then self.stream:setTimeout(ms, cb) end
   return self
+end
+
+-- The stream's 'drain' reaches the response once someone listens.
+function res_methods:_onlisten(name)
+  if name == "drain" and not rawget(self, "_drain_wired") then
+    self._drain_wired = true
+    self.stream:on("drain", function() self:emit("drain") end)
+  end
+end
+
+-- The stream closed: 'finish' (Node emits it whatever the close code),
+-- the request's 'close', the response's. A HEAD response whose headers
+-- ended the stream waits for finish(), as in Node.
+local function on_close(req, res, stream)
+  local finished = not (stream._head and not res._ended) and response_finish(res)
+  if req then req:emit("close") end
+  if finished then res:emit("close") end
 end
 
 -- res:createPushResponse(headers[, cb]) -> nil: a pushed stream wrapped
@@ -298,7 +582,7 @@ function res_methods:createPushResponse(headers, cb)
   else
     errors.check_function(cb, "callback")
   end
-  if self.stream.destroyed then
+  if self._closed or self.stream.destroyed then
     local err = errors.new("ERR_HTTP2_INVALID_STREAM")
     if co then return err end
     sched.defer(cb, err)
@@ -307,10 +591,8 @@ function res_methods:createPushResponse(headers, cb)
   local function done(err, stream)
     if err then return err end
     local res = new_response(stream, nil)
-    stream:on("close", function()
-      if res._ended then res._finished = true; res:emit("finish") end
-      res:emit("close")
-    end)
+    stream:on("wantTrailers", function() stream:sendTrailers(res._trailers or {}) end)
+    stream:on("close", function() on_close(nil, res, stream) end)
     return nil, res
   end
   if co then
@@ -329,14 +611,7 @@ local function wire(req, res, stream)
   stream:on("aborted", function()
     if req:listenerCount("aborted") > 0 then req:emit("aborted") end
   end)
-  stream:on("close", function()
-    if res._ended and stream.rstCode == C.NGHTTP2_NO_ERROR then
-      res._finished = true
-      res:emit("finish")
-    end
-    req:emit("close")
-    res:emit("close")
-  end)
+  stream:on("close", function() on_close(req, res, stream) end)
 end
 
 -- M.dispatch(server, stream, headers, raw) -> whether it was handled:
