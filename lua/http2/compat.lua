@@ -134,12 +134,28 @@ end
 -- req:read() / req:readAll(): the body, as on the stream
 function req_methods:read() return self.stream:read() end
 function req_methods:readAll(options) return self.stream:readAll(options) end
-function req_methods:resume() self.stream:resume() return self end
-function req_methods:pause() self.stream:pause() return self end
--- req:setTimeout(msecs[, cb]) -> req
-function req_methods:setTimeout(ms, cb)
-  self.stream:setTimeout(ms, cb)
+function req_methods:resume()
+  self._paused = false
+  self.stream:resume()
   return self
+end
+function req_methods:pause()
+  self._paused = true
+  self.stream:pause()
+  return self
+end
+-- req:setTimeout(msecs[, cb]) -> req; nothing once the stream is gone
+function req_methods:setTimeout(ms, cb)
+  if not self.stream.destroyed then self.stream:setTimeout(ms, cb) end
+  return self
+end
+
+-- The stream's |name| event re-emitted by |obj| (once wired).
+local function relay(obj, name)
+  local flag = "_relay_" .. name
+  if rawget(obj, flag) then return end
+  rawset(obj, flag, true)
+  obj.stream:on(name, function() obj:emit(name) end)
 end
 -- req:destroy([err]) -> req
 function req_methods:destroy(err)
@@ -150,12 +166,15 @@ end
 -- 'data' and 'end' listeners go to the stream: adding one there starts
 -- the flow, exactly as on the stream itself.
 function req_methods:_onlisten(name)
+  if name == "timeout" then return relay(self, name) end
   if name == "data" or name == "end" then
     if not self._piped then
       self._piped = true
       local st = self.stream
       st:on("data", function(chunk) self:emit("data", chunk) end)
       st:on("end", function() self:emit("end") end)
+      -- a 'data' listener starts the stream's flow, unless req was paused
+      if self._paused then st:pause() end
     end
   end
 end
@@ -551,16 +570,14 @@ end
 
 -- res:setTimeout(msecs[, cb]) -> res
 function res_methods:setTimeout(ms, cb)
-  if not self._closed then self.stream:setTimeout(ms, cb) end
+  if not self._closed and not self.stream.destroyed then self.stream:setTimeout(ms, cb) end
   return self
 end
 
--- The stream's 'drain' reaches the response once someone listens.
+-- The stream's 'drain' and 'timeout' reach the response once someone
+-- listens.
 function res_methods:_onlisten(name)
-  if name == "drain" and not rawget(self, "_drain_wired") then
-    self._drain_wired = true
-    self.stream:on("drain", function() self:emit("drain") end)
-  end
+  if name == "drain" or name == "timeout" then relay(self, name) end
 end
 
 -- The stream closed: 'finish' (Node emits it whatever the close code),
