@@ -381,7 +381,7 @@ end
 
 local function begin_send(self)
   local st = self.stream
-  if st.headersSent or st.destroyed then return end
+  if st.headersSent or st.closed or st.destroyed then return end
   local h = {}
   for k, v in pairs(self._headers) do h[k] = v end
   h[":status"] = self._status
@@ -392,7 +392,8 @@ end
 -- (flat, or of pairs) repeats names; it replaces what setHeader set for
 -- the names it has.
 function res_methods:writeHead(code, msg, headers)
-  if self._closed or self.stream.destroyed then return self end
+  local st = self.stream
+  if self._closed or st.closed or st.destroyed then return self end
   check_sent(self)
   if headers == nil and type(msg) == "table" then headers = msg end
   if type(msg) == "string" then self.statusMessage = msg end
@@ -456,9 +457,11 @@ end
 function res_methods:write(chunk, encoding, cb)
   if type(encoding) == "function" then encoding, cb = nil, encoding end
   local err
+  local st = self.stream
   if self._ended then
     err = errors.new("ERR_STREAM_WRITE_AFTER_END")
-  elseif self._closed or self.stream.destroyed then
+  elseif self._closed or st.closed or st.destroyed then
+    -- res:destroy() before the close: quietly nothing, as in Node
     if self._destroyed and not self._closed then return false end
     err = errors.new("ERR_HTTP2_INVALID_STREAM")
   elseif self._destroyed then
@@ -470,7 +473,7 @@ function res_methods:write(chunk, encoding, cb)
     return false
   end
   begin_send(self)
-  return self.stream:write(decode(chunk, encoding), cb)
+  return st:write(decode(chunk, encoding), cb)
 end
 
 -- The response is over (its stream closed, or a HEAD response ended
@@ -496,7 +499,7 @@ function res_methods:finish(data, encoding, cb)
   self._ended = true
   if type(cb) == "function" then self:once("finish", cb) end
   begin_send(self)
-  if st.destroyed then
+  if st.closed or st.destroyed then
     if response_finish(self) then self:emit("close") end
     return self
   end
@@ -517,7 +520,7 @@ end
 -- res:writeContinue() -> whether 100 Continue could still be sent
 function res_methods:writeContinue()
   local st = self.stream
-  if st.headersSent or self._closed or st.destroyed then return false end
+  if st.headersSent or self._closed or st.closed or st.destroyed then return false end
   st:additionalHeaders({ [":status"] = 100 })
   return true
 end
@@ -558,7 +561,7 @@ function res_methods:writeEarlyHints(hints)
   end
   if value == "" then return false end
   local st = self.stream
-  if st.headersSent or self._closed or st.destroyed then return false end
+  if st.headersSent or self._closed or st.closed or st.destroyed then return false end
   local h = { [":status"] = 103 }
   for k, v in pairs(hints) do
     if type(k) == "string" and k ~= "link" then h[k:lower()] = v end
