@@ -225,7 +225,7 @@ describe("Node compat-* (requests)", function()
     end)
   end)
 
-  it("compat-serverrequest-headers.js: fields from the headers, rawHeaders in order, url and a validating method setter", function()
+  it("compat-serverrequest-headers.js: fields from the headers, pseudo-headers first in rawHeaders, url and a validating method setter", function()
     H.run(function()
       local seen
       local port
