@@ -524,6 +524,13 @@ describe("Node compat-* (requests)", function()
       local _, _, client = serve(function(req, res)
         local noop = function() end
         local session = req.stream.session
+        local ended = 0
+        req.socket.on = noop
+        req.socket["end"] = function() ended = ended + 1 end
+        req.socket["end"]()
+        seen.replaced = { req.socket.on == noop, ended }
+        req.socket.on, req.socket["end"] = nil, nil
+        seen.restored = req.socket.on ~= noop
         req.socket.setTimeout = noop
         seen.timeout = rawget(session, "setTimeout") == noop
         rawset(session, "setTimeout", nil)
@@ -542,7 +549,7 @@ describe("Node compat-* (requests)", function()
       r:resume()
       r:wait("close", 3000)
       assert.is_nil(failure)
-      assert.same({ timeout = true, after = true, refused = { "ERR_HTTP2_NO_SOCKET_MANIPULATION",
+      assert.same({ replaced = { true, 1 }, restored = true, timeout = true, after = true, refused = { "ERR_HTTP2_NO_SOCKET_MANIPULATION",
         "ERR_HTTP2_NO_SOCKET_MANIPULATION", "ERR_HTTP2_NO_SOCKET_MANIPULATION",
         "ERR_HTTP2_NO_SOCKET_MANIPULATION" } }, seen)
       client:close()

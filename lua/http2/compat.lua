@@ -69,14 +69,15 @@ function SocketProxy.__index(p, k)
   return v
 end
 
--- Assignments: the stream's methods and the session's setTimeout may be
--- replaced, other fields land on the socket; the stream's state flags
--- and raw I/O are refused (the engine keeps the former).
+-- Assignments: the stream's methods may be replaced on the proxy (a
+-- stream's methods are its class's), the session's setTimeout on the
+-- session, other fields land on the socket; the stream's state flags and
+-- raw I/O are refused (the engine keeps the former).
 function SocketProxy.__newindex(p, k, v)
   local st = rawget(p, SocketProxy)
   if refused[k] then errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION") end
   if to_stream[k] then
-    st[k] = v
+    rawset(p, k, v)
   elseif k == "setTimeout" then
     rawset(st.session, k, v)
   else
