@@ -565,6 +565,23 @@ describe("Node compat-* (responses)", function()
     end)
   end)
 
+  it("compat-serverresponse-write.js and -end.js: the encoding argument: text as it is, hex and base64 decoded", function()
+    H.run(function()
+      local cbs = 0
+      local _, _, client = serve(function(_, res)
+        res:write("a\u{E9} ", "utf8")
+        res:write("68656c6c6f", "hex", function() cbs = cbs + 1 end)
+        res:write(" ", "latin1")
+        res:finish("d29ybGQ=", "base64", function() cbs = cbs + 1 end)
+      end)
+      local _, _, body = get(client)
+      assert.is_true(H.wait_until(function() return cbs == 2 end, 2000))
+      assert.is_nil(failure)
+      assert.equal("a\u{E9} hello world", body)
+      client:close()
+    end)
+  end)
+
   it("compat-serverresponse-writehead-array.js: writeHead takes a list of pairs or a flat list; an odd flat list raises", function()
     H.run(function()
       local cases, seen = {}, {}
