@@ -32,6 +32,9 @@ typedef struct h2_state {
   uint32_t settings_count;  /* SETTINGS received since settings_window */
   double settings_window;
   int calmed;               /* we ended the session for a flood */
+  /* the peer sent GOAWAY with an error code: as in Node.js the session is
+     destroyed before any frame after it is delivered */
+  int goaway_fatal;
   /* client stream ids: the highest seen, and the ranges a client skipped
      (never opened): HEADERS on one of those is a PROTOCOL_ERROR (RFC 9113
      5.1.1), which nghttp2 by itself ignores */
@@ -140,6 +143,7 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
                           void *user_data) {
   h2lua_session *se = user_data;
   h2_state *s = se->ps;
+  if (s->goaway_fatal) return NGHTTP2_ERR_CALLBACK_FAILURE;
   if (se->is_client || hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0)
     return 0;
   int32_t id = hd->stream_id;
@@ -418,6 +422,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
       ev->u.goaway.last_id = frame->goaway.last_stream_id;
       h2lua_event_data(ev, frame->goaway.opaque_data, frame->goaway.opaque_data_len);
     }
+    if (frame->goaway.error_code != NGHTTP2_NO_ERROR) ((h2_state *)se->ps)->goaway_fatal = 1;
     break;
   default:
     break;
@@ -713,11 +718,19 @@ static void h2_input(h2lua_session *se) {
   h2_state *s = state_of(se);
   if (s == NULL || se->conn == NULL) return;
   struct evbuffer *in = h2lua_conn_input(se->conn);
+  if (s->goaway_fatal) { /* Lua destroys the session: nothing more is read */
+    evbuffer_drain(in, evbuffer_get_length(in));
+    return;
+  }
   while (evbuffer_get_length(in) > 0) {
     struct evbuffer_iovec v;
     if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
     se->bytes_read += v.iov_len;
     ssize_t rv = nghttp2_session_mem_recv(s->ngh, v.iov_base, v.iov_len);
+    if (s->goaway_fatal) { /* the frames after the GOAWAY are dropped */
+      evbuffer_drain(in, evbuffer_get_length(in));
+      return;
+    }
     if (rv < 0 && s->calmed) { /* a flood: the GOAWAY is submitted */
       send_final(se, s);
       h2lua_session_teardown(se, NGHTTP2_ENHANCE_YOUR_CALM, 1);

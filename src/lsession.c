@@ -30,13 +30,30 @@ static int lsession_goaway(lua_State *L) {
   size_t olen = 0;
   const char *opaque = luaL_optlstring(L, 4, NULL, &olen);
   if (ngh == NULL) return 0;
-  int32_t last = lua_isnoneornil(L, 3)
-                     ? nghttp2_session_get_last_proc_stream_id(ngh)
-                     : (int32_t)luaL_checkinteger(L, 3);
+  /* Node.js: a last stream id of 0 (its default) or less means the last
+     stream processed */
+  lua_Integer want = luaL_optinteger(L, 3, 0);
+  int32_t last = want <= 0 ? nghttp2_session_get_last_proc_stream_id(ngh)
+                           : (int32_t)want;
   int rv = nghttp2_submit_goaway(ngh, NGHTTP2_FLAG_NONE, last, code,
                                  (const uint8_t *)opaque, olen);
   h2lua_mark_dirty(&se->h);
   lua_pushboolean(L, rv == 0);
+  return 1;
+}
+
+/* core.session_next_stream_id(box, id) -> bool: the id of the next
+   stream this session opens (nghttp2 refuses one below the next id, of
+   the wrong parity, or past 2^31-1) */
+static int lsession_next_stream_id(lua_State *L) {
+  h2lua_session *se;
+  nghttp2_session *ngh = live_ngh(L, &se);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  if (ngh == NULL || id <= 0 || id > INT32_MAX) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushboolean(L, nghttp2_session_set_next_stream_id(ngh, (int32_t)id) == 0);
   return 1;
 }
 
@@ -249,6 +266,7 @@ const luaL_Reg h2lua_session_funcs[] = {
     {"session_timeout", lsession_timeout},
     {"session_metrics", lsession_metrics},
     {"session_goaway", lsession_goaway},
+    {"session_next_stream_id", lsession_next_stream_id},
     {"session_close", lsession_close},
     {"session_destroy", lsession_destroy},
     {"session_ref", lsession_ref},

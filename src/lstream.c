@@ -96,12 +96,20 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
-/* Node's stream.state: a fresh table of nghttp2's values ({} once closed). */
+/* Node's stream.state: a fresh table of nghttp2's values ({} once closed;
+   idle and zeros, as Node.js reports, while nghttp2 has not opened it). */
 static void push_state(lua_State *L, h2lua_stream *st) {
   nghttp2_session *n = st ? h2lua_h2_ngh(st->se) : NULL;
-  nghttp2_stream *ns = n ? nghttp2_session_find_stream(n, st->id) : NULL;
+  nghttp2_stream *ns = n && st->id > 0 ? nghttp2_session_find_stream(n, st->id) : NULL;
   lua_createtable(L, 0, 6);
-  if (ns == NULL) return;
+  if (ns == NULL) {
+    if (n == NULL) return;
+    set_int(L, "state", NGHTTP2_STREAM_STATE_IDLE);
+    static const char *const zero[] = {"weight", "sumDependencyWeight", "localClose",
+                                       "remoteClose", "localWindowSize"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) set_int(L, zero[i], 0);
+    return;
+  }
   set_int(L, "state", nghttp2_stream_get_state(ns));
   set_int(L, "weight", nghttp2_stream_get_weight(ns));
   set_int(L, "sumDependencyWeight", nghttp2_stream_get_sum_dependency_weight(ns));
@@ -237,8 +245,9 @@ static int stream_newindex(lua_State *L) {
   return 0;
 }
 
-/* core.stream_class(methods, defaults, tostring) -> the metatable of
-   stream objects */
+/* core.stream_class(methods, defaults, tostring[, default]) -> a
+   metatable of stream objects; the one new objects get unless |default|
+   is false (client streams get theirs from Lua) */
 static int lstream_class(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -271,9 +280,12 @@ static int lstream_class(lua_State *L) {
   }
   lua_pushliteral(L, "h2lua.Stream");
   lua_setfield(L, mt, "__name");
-  lua_pushvalue(L, mt);
-  luaL_unref(L, LUA_REGISTRYINDEX, rt->stream_mt_ref);
-  rt->stream_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (lua_isnoneornil(L, 4) || lua_toboolean(L, 4)) {
+    lua_pushvalue(L, mt);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->stream_mt_ref);
+    rt->stream_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_settop(L, mt);
   return 1;
 }
 

@@ -14,16 +14,19 @@ local M = {}
 local handlers = sched.handlers
 local EV = sched.EV
 local END_HEADERS, END_STREAM = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_STREAM
+local misdirected
 
 -- Parses an authority: "http://host:port/...", or a table {protocol=,
--- hostname= (or host=), port=} or {origin=}. -> protocol, host, port
-local function parse_authority(a)
+-- hostname= (or host=), port=} or {origin=}. -> protocol, host, port. As
+-- in Node.js a table without a protocol takes |default_protocol| (else
+-- "https:"), and its default port is 80 only for an explicit "http:".
+local function parse_authority(a, default_protocol)
   if type(a) == "table" then
     if a.origin then return parse_authority(a.origin) end
-    local protocol = a.protocol or "http:"
+    local protocol = a.protocol or default_protocol or "https:"
     local host = a.hostname or a.host or "localhost"
     host = host:gsub("^%[(.*)%]$", "%1")
-    local port = tonumber(a.port) or (protocol == "https:" and 443 or 80)
+    local port = tonumber(a.port) or (a.protocol == "http:" and 80 or 443)
     return protocol, host, math.tointeger(port)
   end
   if type(a) ~= "string" then
@@ -52,7 +55,7 @@ function M.connect(authority, options, listener)
   if listener ~= nil and type(listener) ~= "function" then
     errors.raise("ERR_INVALID_ARG_TYPE", "listener", "of type function", errors.describe(listener))
   end
-  local protocol, host, port = parse_authority(authority)
+  local protocol, host, port = parse_authority(authority, options.protocol)
   if protocol ~= "http:" and protocol ~= "https:" then
     errors.raise("ERR_HTTP2_UNSUPPORTED_PROTOCOL", ('protocol "%s" is unsupported.'):format(protocol))
   end
@@ -81,10 +84,53 @@ function M.connect(authority, options, listener)
     ctx = require("http2.tls").context(options, false)
     session.alpnProtocol = "h2"
   end
-  session._box = core.connect(session, host, port, ctx, options.servername or host,
+  -- options.host and options.port, when given, say where to connect (the
+  -- :authority and the TLS server name stay the authority's), as in Node.js
+  local to_host, to_port = host, port
+  if options.host ~= nil then
+    if type(options.host) ~= "string" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options.host", "of type string", errors.describe(options.host))
+    end
+    to_host = options.host:gsub("^%[(.*)%]$", "%1")
+  end
+  if options.port ~= nil then
+    local p = tonumber(options.port)
+    if not p or p < 0 or p > 65535 or p ~= math.floor(p) then
+      errors.raise("ERR_SOCKET_BAD_PORT", tostring(options.port))
+    end
+    to_port = math.tointeger(p)
+  end
+  session._box = core.connect(session, to_host, to_port, ctx, options.servername or host,
     options, settings_mod.flatten(s))
   if listener then session:once("connect", listener) end
   return session
+end
+
+-- A URL's origin as the WHATWG URL parser serializes it: lower case, no
+-- default port.
+local default_ports = { http = "80", https = "443", ws = "80", wss = "443", ftp = "21" }
+function M.origin(scheme, authority)
+  scheme, authority = scheme:lower(), authority:lower()
+  local host, port = authority:match("^(.*):(%d+)$")
+  if host and default_ports[scheme] == port then authority = host end
+  return scheme .. "://" .. authority
+end
+
+-- 421 Misdirected Request: the stream's origin leaves the originSet (RFC
+-- 8336 / Node.js).
+misdirected = function(stream)
+  local session = stream.session
+  if not session.encrypted then return end
+  local sent = stream.sentHeaders or {}
+  local scheme, authority = sent[":scheme"], sent[":authority"] or sent.host
+  if not scheme or not authority then return end
+  local gone = M.origin(scheme, authority)
+  local set = session.originSet
+  local kept = {}
+  for _, o in ipairs(set) do
+    if M.origin(o:match("^([^:]+)://(.*)$")) ~= gone then kept[#kept + 1] = o end
+  end
+  session._origin_set = kept
 end
 
 local function emit_headers(stream, headers, end_stream, raw)
@@ -98,6 +144,7 @@ local function emit_headers(stream, headers, end_stream, raw)
     if status == 100 then stream:emit("continue") end
   elseif status and not stream._response then
     stream._response, stream._response_flags, stream._response_raw = headers, flags, raw
+    if status == 421 then misdirected(stream) end
     stream:emit("response", headers, flags, raw)
   else
     stream.trailers = headers
@@ -152,6 +199,7 @@ handlers[EV.ALTSVC] = function(self, stream_id, origin, alt)
 end
 
 handlers[EV.ORIGIN] = function(self, origins)
+  if not self.encrypted then return end -- RFC 8336 and Node.js: TLS only
   local set = rawget(self, "_origin_set") or self.originSet or {}
   for _, o in ipairs(origins) do set[#set + 1] = o end
   self._origin_set = set
@@ -169,6 +217,7 @@ end
 -- A client session gets EV.STREAM for a PUSH_PROMISE (server sessions get
 -- their requests through the engine's own path).
 handlers[EV.STREAM] = function(session, stream, headers, raw, end_stream, id, parent)
+  Stream.as_client(stream)
   if headers[":method"] == "HEAD" then stream._head = true end
   stream._pushed = true
   stream.headersSent = true

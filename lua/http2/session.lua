@@ -122,9 +122,16 @@ end
 
 -- session:close([cb]) -> nil: GOAWAY(NO_ERROR); open streams finish, then
 -- the session closes. Without cb, inside a coroutine, waits until closed.
+-- Requests made while the socket was still connecting never go out (as
+-- in Node.js they fail with ERR_HTTP2_GOAWAY_SESSION).
 function methods:close(cb)
   if not self.closed and not self.destroyed then
     self.closed = true
+    if self.connecting and self._streams then
+      for _, st in pairs(self._streams) do
+        if not st.destroyed then st:destroy(errors.new("ERR_HTTP2_GOAWAY_SESSION")) end
+      end
+    end
     core.session_close(self._box)
   end
   wait_close(self, cb, "session:close")
@@ -158,6 +165,21 @@ end
 
 local function check_live(self)
   if self.destroyed then errors.raise("ERR_HTTP2_INVALID_SESSION") end
+end
+
+-- session:setNextStreamID(id) -> nil: the id of the next stream opened
+-- here. As in Node.js an id nghttp2 refuses (not above the last, of the
+-- wrong parity, past 2^31-1) is ignored; requests past 2^31-1 fail with
+-- ERR_HTTP2_OUT_OF_STREAMS.
+function methods:setNextStreamID(id)
+  check_live(self)
+  if type(id) ~= "number" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "id", "of type number", errors.describe(id))
+  end
+  if id <= 0 or id > 0xffffffff then
+    errors.raise("ERR_OUT_OF_RANGE", "id", "> 0 and <= 4294967295", math.tointeger(id) or id)
+  end
+  core.session_next_stream_id(self._box, math.tointeger(math.floor(id)))
 end
 
 local ping_seq = 0
@@ -258,16 +280,22 @@ function methods:setTimeout(ms, cb)
   if not self.destroyed then core.session_timeout(self._box, ms) end
 end
 
+-- The schemes whose URLs have an origin (WHATWG URL); any other URL's
+-- origin is "null", which Node.js refuses.
+local has_origin = { http = true, https = true, ws = true, wss = true, ftp = true }
+
 -- An origin from a string URL or a table with an origin field; raises
--- |code| when none can be derived.
+-- ERR_INVALID_URL for what is no URL, |code| for a URL with no origin.
 local function origin_of(v, code)
   if type(v) == "table" and v.origin ~= nil then v = v.origin end
   if type(v) ~= "string" then
     errors.raise("ERR_INVALID_ARG_TYPE", "origin", "of type string or table", errors.describe(v))
   end
-  local scheme, host = v:match("^(%a[%w+.-]*)://([^/?#]+)")
-  if not scheme or host == "" then errors.raise(code) end
-  return scheme:lower() .. "://" .. host:lower()
+  local scheme, host = v:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then errors.raise("ERR_INVALID_URL", "Invalid URL: " .. v) end
+  host = host:gsub("^[^@]*@", "")
+  if not has_origin[scheme:lower()] or host == "" or host:match("^:") then errors.raise(code) end
+  return require("http2.client").origin(scheme, host)
 end
 
 -- session:altsvc(alt, originOrStream) -> nil: an ALTSVC frame (RFC 7838)
@@ -279,10 +307,15 @@ function methods:altsvc(alt, target)
   end
   local id, origin = 0, ""
   if type(target) == "number" then
-    if math.type(target) ~= "integer" or target < 1 or target > 0x7fffffff then
-      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", ">= 1 && <= 2147483647", target)
+    -- Node.js: any uint32 but 0 names a stream
+    if target ~= math.floor(target) then
+      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", "an integer", target)
     end
-    id = target
+    if target < 0 or target > 0xffffffff then
+      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", ">= 0 && <= 4294967295", math.tointeger(target) or target)
+    end
+    if target == 0 then errors.raise("ERR_HTTP2_ALTSVC_INVALID_ORIGIN") end
+    id = math.tointeger(target) & 0x7fffffff -- the frame has 31 bits (R is ignored)
   else
     origin = origin_of(target, "ERR_HTTP2_ALTSVC_INVALID_ORIGIN")
   end
@@ -319,6 +352,14 @@ local function raise_if_bad_headers(headers)
 end
 
 local no_payload = { GET = true, HEAD = true, DELETE = true }
+local STREAM_ID_NOT_AVAILABLE = -509 -- nghttp2's NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE
+
+local function out_of_streams(stream)
+  stream:emit("error", stream._destroy_err)
+  stream._close_emitted = true
+  stream:emit("close")
+  stream:_closewaiters()
+end
 
 -- session:request([headers][, options]) -> ClientHttp2Stream
 function methods:request(headers, options)
@@ -358,20 +399,30 @@ function methods:request(headers, options)
   elseif type(end_stream) ~= "boolean" then
     errors.raise("ERR_INVALID_ARG_TYPE", "options.endStream", "of type boolean", errors.describe(end_stream))
   end
-  for _, k in ipairs({ "exclusive", "waitForTrailers" }) do
-    if options[k] ~= nil and type(options[k]) ~= "boolean" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "options." .. k, "of type boolean", errors.describe(options[k]))
-    end
+  if options.waitForTrailers ~= nil and type(options.waitForTrailers) ~= "boolean" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "options.waitForTrailers", "of type boolean",
+      errors.describe(options.waitForTrailers))
   end
+  -- the priority options as Node.js 18 checks them: a wrong type is
+  -- ERR_INVALID_ARG_VALUE, a weight out of 1..256 is clamped
   local parent, weight = options.parent, options.weight
-  if parent ~= nil and (math.type(parent) ~= "integer" or parent < 0) then
-    errors.raise("ERR_OUT_OF_RANGE", "options.parent", ">= 0", parent)
+  local function bad_value(name, v)
+    local e = errors.new("ERR_INVALID_ARG_VALUE")
+    e.message = ("The property 'options.%s' is invalid. Received %s"):format(name, errors.describe(v))
+    error(e, 3)
   end
-  if weight ~= nil and (math.type(weight) ~= "integer" or weight < 1 or weight > 256) then
-    errors.raise("ERR_OUT_OF_RANGE", "options.weight", ">= 1 && <= 256", weight)
+  if weight ~= nil and type(weight) ~= "number" then bad_value("weight", weight) end
+  if parent ~= nil and (type(parent) ~= "number" or parent < 0) then bad_value("parent", parent) end
+  for _, k in ipairs({ "exclusive", "silent" }) do
+    if options[k] ~= nil and type(options[k]) ~= "boolean" then bad_value(k, options[k]) end
   end
+  if weight ~= nil then
+    weight = weight ~= weight and 1 or math.max(1, math.min(256, weight))
+    weight = math.tointeger(weight >= 0 and math.floor(weight) or math.ceil(weight))
+  end
+  if parent ~= nil then parent = math.tointeger(math.floor(math.min(parent, 0x7fffffff))) end
   local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
-  local stream = Stream._new(self, false, nil)
+  local stream = Stream.as_client(Stream._new(self, false, nil))
   stream.headersSent = true
   stream.sentHeaders = h
   if end_stream then stream.writableEnded = true end
@@ -380,14 +431,22 @@ function methods:request(headers, options)
     options.exclusive == true, options.waitForTrailers == true,
     table.unpack(headers_mod.flat, 1, n))
   if not id then
-    id = why
-    if id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE then
-      errors.raise("ERR_HTTP2_OUT_OF_STREAMS")
+    if why == STREAM_ID_NOT_AVAILABLE then
+      -- as in Node.js: the stream, not the call, fails
+      stream._destroy_err = errors.new("ERR_HTTP2_OUT_OF_STREAMS")
+      stream.closed, stream.destroyed = true, true
+      sched.defer(out_of_streams, stream)
+      return stream
     end
-    errors.raise("ERR_HTTP2_ERROR", core.strerror(id))
+    errors.raise("ERR_HTTP2_ERROR", core.strerror(why))
   end
   self._streams[id] = stream
-  sched.defer(Stream._emit, stream, "ready")
+  -- 'ready' once the stream can go out: after the socket connected
+  if self.connecting then
+    self:once("connect", function() if not stream.destroyed then stream:emit("ready") end end)
+  else
+    sched.defer(Stream._emit, stream, "ready")
+  end
   return stream
 end
 

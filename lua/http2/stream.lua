@@ -519,12 +519,17 @@ function methods:isPaused() return not self._flowing end
 function methods:close(code, cb)
   if type(code) == "function" then code, cb = nil, code end
   if code == nil then code = NO_ERROR end
-  if math.type(code) ~= "integer" then
+  -- Node.js's validateInteger: a number, integral, in range
+  if type(code) ~= "number" then
     errors.raise("ERR_INVALID_ARG_TYPE", "code", "of type number", errors.describe(code))
   end
-  if code < 0 or code > 0xffffffff then
-    errors.raise("ERR_OUT_OF_RANGE", "code", ">= 0 && <= 4294967295", code)
+  if code ~= code or code == math.huge or code == -math.huge or code ~= math.floor(code) then
+    errors.raise("ERR_OUT_OF_RANGE", "code", "an integer", code)
   end
+  if code < 0 or code > 0xffffffff then
+    errors.raise("ERR_OUT_OF_RANGE", "code", ">= 0 && <= 4294967295", math.tointeger(code) or code)
+  end
+  code = math.tointeger(code)
   if cb ~= nil then
     errors.check_function(cb, "callback")
     self:once("close", cb)
@@ -729,13 +734,32 @@ function methods:_sticky(name)
   elseif name == "end" then
     if self.readableEnded then return true end
   elseif name == "ready" then
-    if self.id then return true end
+    if self.id and not self.session.connecting then return true end
   end
   return nil
 end
 
 function methods:_waitclosed(name)
   return self.destroyed and name ~= "close"
+end
+
+-- Client streams (ClientHttp2Stream) lack the server's methods: their own
+-- class, made at the first client stream, once every method is defined.
+local server_only = { respond = true, pushStream = true, respondWithFile = true,
+  respondWithFD = true, additionalHeaders = true }
+local client_mt
+
+-- Stream.as_client(stream) -> stream, now of the client class
+function Stream.as_client(self)
+  if not client_mt then
+    local m = {}
+    for k, v in pairs(methods) do
+      if not server_only[k] then m[k] = v end
+    end
+    client_mt = core.stream_class(m, defaults, Stream.mt.__tostring, false)
+  end
+  debug.setmetatable(self, client_mt)
+  return self
 end
 
 return Stream
