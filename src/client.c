@@ -47,6 +47,7 @@ static h2lua_session *start(h2lua_session *se, h2lua_conn *c,
 }
 
 h2lua_session *h2lua_client_connect(h2lua_rt *rt, const char *host, int port,
+                                    const char *local,
                                     SSL *ssl, const nghttp2_option *opt,
                                     const h2lua_limits *limits,
                                     const nghttp2_settings_entry *iv,
@@ -56,8 +57,9 @@ h2lua_session *h2lua_client_connect(h2lua_rt *rt, const char *host, int port,
     if (ssl) SSL_free(ssl);
     return NULL;
   }
-  return start(se, h2lua_conn_connect(rt, host, port, ssl, &conn_cbs, se), opt,
-               iv, niv);
+  h2lua_conn *c = local ? h2lua_conn_connect_from(rt, host, port, local, ssl, &conn_cbs, se)
+                        : h2lua_conn_connect(rt, host, port, ssl, &conn_cbs, se);
+  return start(se, c, opt, iv, niv);
 }
 
 h2lua_session *h2lua_client_over(h2lua_rt *rt, struct bufferevent *bev,

@@ -11,9 +11,11 @@
 /* The limits of a client session before its options apply. */
 extern const h2lua_limits h2lua_client_limits;
 
-/* A client session connecting to |host|:|port| (TLS when |ssl|); NULL
-   when out of memory. EV_CONNECT or EV_CONNECT_ERROR follows. */
+/* A client session connecting to |host|:|port| (TLS when |ssl|; from the
+   address |local| unless NULL); NULL when out of memory. EV_CONNECT or
+   EV_CONNECT_ERROR follows. */
 h2lua_session *h2lua_client_connect(h2lua_rt *rt, const char *host, int port,
+                                    const char *local,
                                     SSL *ssl, const nghttp2_option *opt,
                                     const h2lua_limits *limits,
                                     const nghttp2_settings_entry *iv,

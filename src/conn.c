@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
@@ -128,7 +129,8 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
   if (c->is_client && !c->connected) {
     /* the connect failed: say why (errno, the resolver, or TLS) */
     int dns = bufferevent_socket_get_dns_error(bev);
-    int err = EVUTIL_SOCKET_ERROR();
+    if (!dns) dns = c->lookup_error;
+    int err = c->bind_errno ? c->bind_errno : EVUTIL_SOCKET_ERROR();
     if (c->tls && !dns && (err == 0 || (events & BEV_EVENT_ERROR))) {
       h2lua_tls_describe_failure(bev, 1, buf, sizeof(buf));
       if (strncmp(buf, "ERR_SSL_HANDSHAKE", 17) == 0 && err)
@@ -240,6 +242,7 @@ static void close_now_or_later(h2lua_conn *c, int graceful) {
 
 static void conn_free(h2lua_conn *c) {
   if (c->h.listed) h2lua_handle_unlist(&c->h);
+  if (c->lookup) evdns_getaddrinfo_cancel(c->lookup); /* its callback ignores a cancel */
   if (c->timer) event_free(c->timer);
   if (c->close_timer) event_free(c->close_timer);
   if (c->bev) bufferevent_free(c->bev);
@@ -336,6 +339,89 @@ h2lua_conn *h2lua_conn_connect(h2lua_rt *rt, const char *host, int port,
        like any failed connect */
     bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
   }
+  return c;
+}
+
+/* The lookup for h2lua_conn_connect_from is done: bind a socket of the
+   family, then connect it (the bufferevent takes the socket). */
+static void on_lookup(int result, struct evutil_addrinfo *res, void *arg) {
+  if (result == EVUTIL_EAI_CANCEL) return; /* |c| is gone */
+  h2lua_conn *c = arg;
+  c->lookup = NULL;
+  evutil_socket_t fd = -1;
+  if (result != 0) {
+    c->lookup_error = result;
+  } else if ((fd = socket(res->ai_family, SOCK_STREAM, 0)) < 0 ||
+             evutil_make_socket_nonblocking(fd) != 0 ||
+             evutil_make_socket_closeonexec(fd) != 0 ||
+             bind(fd, (struct sockaddr *)&c->bind_to, (socklen_t)c->bind_len) != 0) {
+    c->bind_errno = errno ? errno : EINVAL;
+    if (fd >= 0) evutil_closesocket(fd);
+    fd = -1;
+  } else {
+    bufferevent_setfd(c->bev, fd);
+    if (bufferevent_socket_connect(c->bev, res->ai_addr, (int)res->ai_addrlen) != 0 &&
+        c->bind_errno == 0)
+      c->bind_errno = errno ? errno : ECONNREFUSED;
+    else
+      fd = 0; /* connecting */
+  }
+  if (res) evutil_freeaddrinfo(res);
+  if (fd < 0 || c->bind_errno)
+    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+}
+
+h2lua_conn *h2lua_conn_connect_from(h2lua_rt *rt, const char *host, int port,
+                                    const char *local, SSL *ssl,
+                                    const h2lua_conn_cbs *cb, void *owner) {
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  memset(&a4, 0, sizeof(a4));
+  memset(&a6, 0, sizeof(a6));
+  int family = AF_UNSPEC;
+  if (inet_pton(AF_INET, local, &a4.sin_addr) == 1) family = AF_INET;
+  else if (inet_pton(AF_INET6, local, &a6.sin6_addr) == 1) family = AF_INET6;
+  struct bufferevent *bev;
+  if (ssl) {
+    bev = bufferevent_openssl_socket_new(rt->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  }
+  if (bev == NULL) return NULL;
+  h2lua_conn *c = conn_new(rt, bev, cb, owner);
+  if (c == NULL) {
+    bufferevent_free(bev);
+    return NULL;
+  }
+  c->tls = ssl != NULL;
+  c->is_client = 1;
+  if (family == AF_INET) {
+    a4.sin_family = AF_INET;
+    memcpy(&c->bind_to, &a4, sizeof(a4));
+    c->bind_len = (int)sizeof(a4);
+  } else if (family == AF_INET6) {
+    a6.sin6_family = AF_INET6;
+    memcpy(&c->bind_to, &a6, sizeof(a6));
+    c->bind_len = (int)sizeof(a6);
+  } else {
+    c->bind_errno = EINVAL;
+    bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+    return c;
+  }
+  struct evutil_addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  char portstr[16];
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  /* the callback may run before this returns (a literal, /etc/hosts) */
+  c->lookup = (struct evdns_getaddrinfo_request *)1;
+  struct evdns_getaddrinfo_request *r =
+      evdns_getaddrinfo(dns_of(rt), host, portstr, &hints, on_lookup, c);
+  if (c->lookup != NULL) c->lookup = r;
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "runtime.h"
 #include "util.h"
@@ -57,6 +58,10 @@ struct h2lua_conn {
   /* closing */
   struct event *close_timer;
   size_t discarded;
+  /* connecting from a chosen local address: our own lookup, then bind */
+  struct evdns_getaddrinfo_request *lookup;
+  struct sockaddr_storage bind_to;
+  int bind_len, lookup_error, bind_errno;
 };
 
 /* An accepted socket (|ssl| NULL: plaintext, sniffed when |sniff|); it
@@ -71,6 +76,12 @@ h2lua_conn *h2lua_conn_accept(h2lua_rt *rt, evutil_socket_t fd, SSL *ssl,
 h2lua_conn *h2lua_conn_connect(h2lua_rt *rt, const char *host, int port,
                                SSL *ssl, const h2lua_conn_cbs *cb,
                                void *owner);
+/* The same from the local address |local| (an IPv4 or IPv6 literal, which
+   also picks the family looked up); a bad literal or a failed bind is
+   reported through closed() as EINVAL / the bind's errno. */
+h2lua_conn *h2lua_conn_connect_from(h2lua_rt *rt, const char *host, int port,
+                                    const char *local, SSL *ssl,
+                                    const h2lua_conn_cbs *cb, void *owner);
 /* A connection over a bufferevent someone else set up (an h2lua.net
    socket), taken over. */
 h2lua_conn *h2lua_conn_adopt(h2lua_rt *rt, struct bufferevent *bev,

@@ -30,7 +30,7 @@ static int adopt(lua_State *L, h2lua_session *se) {
 
 /* core.connect(obj, host, port, tls_context|nil, servername, options,
    id1, v1, ...) -> box: starts connecting (over TLS with ALPN h2 when a
-   context is given); the first SETTINGS and any request submitted before
+   context is given; from options.localAddress when set); the first SETTINGS and any request submitted before
    the socket is up go out once it is (EV_CONNECT / EV_CONNECT_ERROR). */
 static int lclient_connect(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
@@ -53,7 +53,9 @@ static int lclient_connect(lua_State *L) {
   h2lua_limits limits;
   new_options(L, 6, &opt, &limits, 1);
   h2lua_settings_limits(iv, n, &limits);
-  h2lua_session *se = h2lua_client_connect(rt, host, port, ssl, opt, &limits, iv, n);
+  lua_getfield(L, 6, "localAddress");
+  const char *local = lua_tostring(L, -1); /* a string checked by Lua, kept on the stack */
+  h2lua_session *se = h2lua_client_connect(rt, host, port, local, ssl, opt, &limits, iv, n);
   nghttp2_option_del(opt); /* nghttp2 copied it */
   return adopt(L, se);
 }

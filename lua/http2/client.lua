@@ -45,6 +45,17 @@ local function parse_authority(a, default_protocol)
 end
 M.parse_authority = parse_authority
 
+-- Whether |s| is an IPv4 or IPv6 literal (net.isIP, roughly: the engine
+-- parses it for real).
+local function is_ip(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if a then
+    for _, x in ipairs({ a, b, c, d }) do if tonumber(x) > 255 then return false end end
+    return true
+  end
+  return s:find(":", 1, true) ~= nil and s:match("^[%x:.]+$") ~= nil
+end
+
 -- http2.connect(authority[, options][, listener]) -> ClientHttp2Session
 function M.connect(authority, options, listener)
   if type(options) == "function" then options, listener = nil, options end
@@ -99,6 +110,13 @@ function M.connect(authority, options, listener)
       errors.raise("ERR_SOCKET_BAD_PORT", tostring(options.port))
     end
     to_port = math.tointeger(p)
+  end
+  local la = options.localAddress
+  if la ~= nil then
+    if type(la) ~= "string" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options.localAddress", "of type string", errors.describe(la))
+    end
+    if not is_ip(la) then errors.raise("ERR_INVALID_IP_ADDRESS", la) end
   end
   session._box = core.connect(session, to_host, to_port, ctx, options.servername or host,
     options, settings_mod.flatten(s))
