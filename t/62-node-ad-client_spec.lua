@@ -315,33 +315,67 @@ describe("node http2 tests allow-http1 .. endafterheaders (client)", function()
     end)
   end)
 
-  it("altsvc.js: a stream id is any uint32 but 0", function()
+  it("altsvc.js: ALTSVC by origin (string or {origin=}) and by stream; the checks of alt and originOrStream", function()
     H.run(function()
       local server = http2.createServer()
-      local errs = {}
+      local checked
       server:on("stream", function(st)
-        local ss = st.session
-        ss:altsvc('h2=":8000"', 2 ^ 32 - 1)
-        ss:altsvc('h2=":8000"', st.id)
-        errs.zero = err_of(ss.altsvc, ss, 'h2=":1"', 0).code
-        errs.big = err_of(ss.altsvc, ss, 'h2=":1"', 2 ^ 32).code
-        errs.frac = err_of(ss.altsvc, ss, 'h2=":1"', 1.5).code
-        errs.neg = err_of(ss.altsvc, ss, 'h2=":1"', -1).code
-        errs.null = err_of(ss.altsvc, ss, 'h2=":1"', "foo://bar").code
+        st.session:altsvc('h2=":8000"', st.id)
         st:respond()
-        st:finish()
+        st:finish("ok")
+      end)
+      server:on("session", function(ss)
+        ss:altsvc('h2=":8000"', "https://example.org:8111/this")
+        ss:altsvc('h2=":8000"', { origin = "https://example.org:8111" })
+        ss:altsvc('h2=":8000"', "https://EXAMPLE.org:8111")
+        ss:altsvc('h2=":8000"', 3) -- no such stream: nothing arrives
+        ss:altsvc('h2=":8000"', 2 ^ 32 - 1) -- a uint32 is accepted
+        for _, v in ipairs({ 0, -1, 1.1, 2 ^ 32, math.huge, -math.huge }) do
+          local e = err_of(ss.altsvc, ss, 'h2=":8000"', v)
+          assert.equal("ERR_OUT_OF_RANGE", e.code)
+          assert.equal("RangeError", e.name)
+          assert.truthy(e.message:find('The value of "originOrStream" is out of range. It must be > 0 && < 4294967296. Received ', 1, true))
+        end
+        assert.truthy(err_of(ss.altsvc, ss, "x", 1.1).message:find("Received 1.1", 1, true))
+        assert.truthy(err_of(ss.altsvc, ss, "x", math.huge).message:find("Received Infinity", 1, true))
+        for _, v in ipairs({ 0, {}, math.huge, true }) do
+          assert.equal("ERR_INVALID_ARG_TYPE", err_of(ss.altsvc, ss, v).code)
+        end
+        for _, v in ipairs({ "\1", 'h2="\xef\xbc\xa0"', "\xf0\x9f\x91\x80", "a\\b" }) do
+          local e = err_of(ss.altsvc, ss, v)
+          assert.equal("ERR_INVALID_CHAR", e.code)
+          assert.equal("TypeError", e.name)
+          assert.equal("Invalid character in alt", e.message)
+        end
+        ss:altsvc("\tclear") -- no origin, no stream: allowed, nothing sent
+        for _, v in ipairs({ {}, true }) do
+          assert.equal("ERR_INVALID_ARG_TYPE", err_of(ss.altsvc, ss, "clear", v).code)
+        end
+        for _, v in ipairs({ "abc:", { origin = "null" }, { origin = "" }, "foo://bar" }) do
+          local e = err_of(ss.altsvc, ss, 'h2=":8000', v)
+          assert.equal("ERR_HTTP2_ALTSVC_INVALID_ORIGIN", e.code)
+          assert.equal("TypeError", e.name)
+          assert.equal("HTTP/2 ALTSVC frames require a valid origin", e.message)
+        end
+        assert.equal("ERR_INVALID_URL", err_of(ss.altsvc, ss, "x", "not a url").code)
+        local e = err_of(ss.altsvc, ss, 'h2=":8000"', "http://example." .. ("a"):rep(17000) .. ".org:8000")
+        assert.equal("ERR_HTTP2_ALTSVC_LENGTH", e.code)
+        assert.equal("HTTP/2 ALTSVC frames are limited to 16382 bytes", e.message)
+        checked = true
       end)
       local port = H.listen(server)
-      local c = http2.connect("http://127.0.0.1:" .. port)
+      local c = http2.connect("http://localhost:" .. port)
       local alts = {}
-      c:on("altsvc", function(alt, origin, id) alts[#alts + 1] = id end)
+      c:on("altsvc", function(alt, origin, id) alts[#alts + 1] = { alt, origin, id } end)
       local req = c:request()
       req:wait("response", 3000)
-      req:readAll()
-      assert.is_true(H.wait_until(function() return #alts >= 1 end, 2000))
-      assert.equal(req.id, alts[#alts])
-      assert.same({ zero = "ERR_HTTP2_ALTSVC_INVALID_ORIGIN", big = "ERR_OUT_OF_RANGE",
-        frac = "ERR_OUT_OF_RANGE", neg = "ERR_OUT_OF_RANGE", null = "ERR_HTTP2_ALTSVC_INVALID_ORIGIN" }, errs)
+      assert.equal("ok", req:readAll())
+      assert.is_true(H.wait_until(function() return #alts >= 4 end, 3000))
+      h2lua.sleep(30)
+      assert.is_true(checked)
+      assert.equal(4, #alts)
+      for i = 1, 3 do assert.same({ 'h2=":8000"', "https://example.org:8111", 0 }, alts[i]) end
+      assert.same({ 'h2=":8000"', "", req.id }, alts[4])
       c:close()
       server:close()
     end)

@@ -292,11 +292,11 @@ describe("client and server extensions", function()
         local s = st.session
         s:altsvc('h2=":8000"', "https://example.org:80/path")
         s:altsvc('h2=":9000"', st.id)
-        -- as Node.js: no URL at all is ERR_INVALID_URL, stream 0 no origin
+        -- as Node.js: no URL at all is ERR_INVALID_URL
         local ok, e = pcall(s.altsvc, s, 'h2=":1"', "not a url")
         assert.equal("ERR_INVALID_URL", e.code)
         ok, e = pcall(s.altsvc, s, 'h2=":1"', 0)
-        assert.equal("ERR_HTTP2_ALTSVC_INVALID_ORIGIN", e.code)
+        assert.equal("ERR_OUT_OF_RANGE", e.code)
         ok, e = pcall(s.origin, s, "nope://x")
         assert.equal("ERR_HTTP2_INVALID_ORIGIN", e.code)
         st:respond()

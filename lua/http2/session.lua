@@ -284,18 +284,35 @@ end
 -- origin is "null", which Node.js refuses.
 local has_origin = { http = true, https = true, ws = true, wss = true, ftp = true }
 
--- An origin from a string URL or a table with an origin field; raises
--- ERR_INVALID_URL for what is no URL, |code| for a URL with no origin.
+-- An origin from a string URL or a table with an origin field, as Node.js
+-- takes them: a URL is serialized to its origin (ERR_INVALID_URL for no
+-- URL, |code| for one whose origin is "null"); a table's origin is the
+-- caller's, used as it is unless empty or "null".
 local function origin_of(v, code)
-  if type(v) == "table" and v.origin ~= nil then v = v.origin end
+  if type(v) == "table" and v.origin ~= nil then
+    v = v.origin
+    if type(v) ~= "string" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "origin", "of type string", errors.describe(v))
+    end
+    if v == "" or v == "null" then errors.raise(code) end
+    return v
+  end
   if type(v) ~= "string" then
     errors.raise("ERR_INVALID_ARG_TYPE", "origin", "of type string or table", errors.describe(v))
   end
-  local scheme, host = v:match("^(%a[%w+.-]*)://([^/?#]*)")
+  local scheme, rest = v:match("^(%a[%w+.-]*):(.*)$")
   if not scheme then errors.raise("ERR_INVALID_URL", "Invalid URL: " .. v) end
+  local host = rest:match("^//([^/?#]*)")
+  if not has_origin[scheme:lower()] or not host then errors.raise(code) end
   host = host:gsub("^[^@]*@", "")
-  if not has_origin[scheme:lower()] or host == "" or host:match("^:") then errors.raise(code) end
+  if host == "" or host:match("^:") then errors.raise("ERR_INVALID_URL", "Invalid URL: " .. v) end
   return require("http2.client").origin(scheme, host)
+end
+
+-- A number as JavaScript prints it (integral floats without ".0").
+local function js_number(n)
+  if n == math.huge then return "Infinity" elseif n == -math.huge then return "-Infinity" end
+  return tostring(math.tointeger(n) or n)
 end
 
 -- session:altsvc(alt, originOrStream) -> nil: an ALTSVC frame (RFC 7838)
@@ -306,20 +323,21 @@ function methods:altsvc(alt, target)
     errors.raise("ERR_INVALID_ARG_TYPE", "alt", "of type string", errors.describe(alt))
   end
   local id, origin = 0, ""
-  if type(target) == "number" then
+  if target == nil then
+    -- as Node.js: allowed, and nothing is sent (nghttp2 needs one of them)
+  elseif type(target) == "number" then
     -- Node.js: any uint32 but 0 names a stream
-    if target ~= math.floor(target) then
-      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", "an integer", target)
+    if target ~= math.floor(target) or target <= 0 or target >= 4294967296 then
+      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", "> 0 && < 4294967296", js_number(target))
     end
-    if target < 0 or target > 0xffffffff then
-      errors.raise("ERR_OUT_OF_RANGE", "originOrStream", ">= 0 && <= 4294967295", math.tointeger(target) or target)
-    end
-    if target == 0 then errors.raise("ERR_HTTP2_ALTSVC_INVALID_ORIGIN") end
     id = math.tointeger(target) & 0x7fffffff -- the frame has 31 bits (R is ignored)
   else
     origin = origin_of(target, "ERR_HTTP2_ALTSVC_INVALID_ORIGIN")
   end
-  if alt:find("[^\x20-\x7e]") then errors.raise("ERR_INVALID_CHAR", 'Invalid character in alt') end
+  -- Node.js's rule for the characters of alt (a quoted string's: tab and
+  -- visible ASCII but the backslash); bytes above 0x7e are refused, where
+  -- Node allows the code points 0x80..0xff of its strings
+  if alt:find("[^\t\x20-\x7e]") or alt:find("\\", 1, true) then errors.raise("ERR_INVALID_CHAR", 'Invalid character in alt') end
   if #alt + #origin > 16382 then errors.raise("ERR_HTTP2_ALTSVC_LENGTH") end
   core.session_altsvc(self._box, id, origin, alt)
 end
