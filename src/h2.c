@@ -478,6 +478,11 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
   } else if (frame->hd.type == NGHTTP2_HEADERS) {
     st = stream_of(se, id);
   }
+  if (st && st->rst_after_end && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      !st->closed) {
+    nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    return 0;
+  }
   if (st && !se->is_client && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
       !st->remote_ended && !st->closed &&
       nghttp2_session_get_stream_remote_close(ngh, id) == 0)
@@ -646,6 +651,13 @@ static void h2_resume(h2lua_stream *st) {
 static int h2_reset(h2lua_stream *st, uint32_t code) {
   nghttp2_session *ngh = ngh_of_stream(st);
   if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
+  /* Node.js: close(NO_ERROR) after end() lets the body out first */
+  if (code == NGHTTP2_NO_ERROR && st->out_eof && st->id > 0 &&
+      nghttp2_session_get_stream_local_close(ngh, st->id) != 1) {
+    st->rst_after_end = 1;
+    h2lua_mark_dirty(&st->se->h);
+    return 0;
+  }
   int rv = nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, st->id, code);
   h2lua_mark_dirty(&st->se->h);
   return rv;

@@ -68,6 +68,7 @@ struct h2lua_stream {
   unsigned lua_read : 1;   /* Lua read the body: unread bytes go to it at close */
   unsigned lua_bufsize : 1;/* Lua's bufferSize is not 0 */
   unsigned push_allowed : 1;
+  unsigned rst_after_end : 1; /* close(NO_ERROR) after finish(): once the end is out */
   uint32_t rst_code;
   /* metrics: times in ms of the monotonic clock, 0 when not yet */
   double start_time, first_header, first_byte, first_byte_sent;

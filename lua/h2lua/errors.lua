@@ -25,6 +25,7 @@ local messages = {
   ERR_HTTP2_HEADERS_SENT = 'Response has already been initiated.',
   ERR_HTTP2_INVALID_STREAM = 'The stream has been destroyed',
   ERR_HTTP2_INVALID_SESSION = 'The session has been destroyed',
+  ERR_HTTP2_STREAM_CANCEL = 'The pending stream has been canceled',
   ERR_HTTP2_TRAILERS_ALREADY_SENT = 'Trailing headers have already been sent',
   ERR_HTTP2_TRAILERS_NOT_READY = 'Trailing headers cannot be sent until after the wantTrailers event is emitted',
   ERR_HTTP2_STREAM_ERROR = 'Stream closed with error code %s',
@@ -110,7 +111,17 @@ function M.new(code, ...)
   local fmt = messages[code] or "%s"
   local n = select("#", ...)
   local args = { ... }
-  for i = 1, n do args[i] = tostring(args[i]) end
+  for i = 1, n do
+    local v = args[i]
+    -- numbers as JavaScript prints them: 4294967296, not 4294967296.0
+    if math.type(v) == "float" then
+      if v == math.huge then v = "Infinity"
+      elseif v == -math.huge then v = "-Infinity"
+      elseif v ~= v then v = "NaN"
+      elseif v == math.floor(v) and v >= -2^63 and v < 2^63 then v = string.format("%d", v) end
+    end
+    args[i] = tostring(v)
+  end
   local ok, msg = pcall(string.format, fmt, table.unpack(args, 1, n))
   return setmetatable({ code = code, name = names[code] or "Error",
                         message = ok and msg or fmt }, Error)

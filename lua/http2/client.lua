@@ -72,6 +72,8 @@ function M.connect(authority, options, listener)
   end
   errors.check_function(options.createConnection, "options.createConnection", true)
   options = settings_mod.validate_options(options)
+  -- an empty servername is none (JavaScript's falsy ''), as Node.js reads it
+  if options.servername == "" then options.servername = nil end -- (a copy)
   local s = settings_mod.validate(options.settings)
   local session = Session._new_client(options, protocol, (options.servername or host) .. ":" .. port)
   session._settings_sent = s

@@ -33,8 +33,9 @@ local getters = {
     local sock = self.socket
     local host = sock.servername or sock.localAddress
     if self.type == C.NGHTTP2_SESSION_CLIENT then host = self._authority:match("^(.*):%d+$") end
+    -- a server session's port is its socket's remotePort, as in Node.js
     local port = self.type == C.NGHTTP2_SESSION_CLIENT and tonumber(self._authority:match(":(%d+)$"))
-      or sock.localPort
+      or sock.remotePort
     return { "https://" .. host .. (port == 443 and "" or (":" .. port)) }
   end,
 }
@@ -145,6 +146,21 @@ function methods:destroy(err, code)
   self._destroy_err = err
   self.closed = true
   self.destroyed = true
+  -- as Node.js: requests not yet sent (still connecting) are cancelled
+  -- with ERR_HTTP2_STREAM_CANCEL, the others end with the session's error
+  if self._streams then
+    for _, st in pairs(self._streams) do
+      if not st.destroyed then
+        if self.connecting then
+          local e = errors.new("ERR_HTTP2_STREAM_CANCEL")
+          if err then e.cause = err end
+          st:destroy(e)
+        elseif err then
+          st._destroy_err = err
+        end
+      end
+    end
+  end
   core.session_destroy(self._box, code)
 end
 

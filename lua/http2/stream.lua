@@ -618,6 +618,9 @@ function methods:_onerror(err)
       return
     end
   end
+  -- as Node.js's captured rejections: the stream is destroyed with the
+  -- error, which its 'error' listeners get
+  if self._destroy_err == nil then self._destroy_err = err end
   self.rstCode = INTERNAL_ERROR
   core.rst(self, INTERNAL_ERROR)
 end
