@@ -41,6 +41,7 @@ typedef struct h1_state {
   int32_t next_id;
   char h2settings[256];  /* HTTP2-Settings of an upgrade request */
   int want_upgrade;
+  int draining;          /* the server closes: no request after this one */
 } h1_state;
 
 enum { LAST_NONE, LAST_URL, LAST_FIELD, LAST_VALUE };
@@ -245,7 +246,7 @@ static int on_headers_complete(http_parser *p) {
   h2lua_session *se = h->se;
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* no value */
   evbuffer_add(h->req, "", 1); /* end of the url or of the last value */
-  h->keep_alive = http_should_keep_alive(p);
+  h->keep_alive = http_should_keep_alive(p) && !h->draining;
   h->http10 = p->http_major == 1 && p->http_minor == 0;
   h->head = p->method == HTTP_HEAD;
   /* RFC 7540 3.2: an upgrade needs Upgrade: h2c, HTTP2-Settings, and a
@@ -444,6 +445,11 @@ static void parse(h2lua_session *se, h1_state *h) {
     if (h->response_done && h->message_done) {
       h->cur = NULL;
       h->response_done = h->message_done = 0;
+    }
+    if (h->draining && h->cur == NULL) {
+      h->closing = 1;
+      h2lua_mark_dirty(&se->h);
+      return;
     }
     size_t len = evbuffer_get_length(in);
     if (len == 0) {
@@ -712,6 +718,15 @@ static void h1_flush(h2lua_session *se) {
   }
   if (h->response_done) parse(se, h);
   if (h->upgraded) h1_free(h);
+}
+
+void h2lua_h1_close(h2lua_session *se) {
+  h1_state *h = state_of(se);
+  if (h == NULL || h->draining) return;
+  h->draining = 1;
+  if (h->cur && !h->cur->responded) h->keep_alive = 0;
+  if (h->cur == NULL || (h->response_done && h->message_done)) h->closing = 1;
+  h2lua_mark_dirty(&se->h);
 }
 
 static void h1_teardown(h2lua_session *se) {

@@ -14,5 +14,8 @@ extern const h2lua_proto h2lua_h1_proto;
 
 /* Starts HTTP/1.1 on |se|. Returns 0, or -1 when out of memory. */
 int h2lua_h1_start(h2lua_session *se);
+/* Ends |se| once it is idle: now if no request is open, else after the
+   current answer (sent with connection: close). */
+void h2lua_h1_close(h2lua_session *se);
 
 #endif

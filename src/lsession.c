@@ -2,6 +2,7 @@
  * Bindings of sessions (Http2Session, server and client side).
  */
 #include "bind.h"
+#include "h1.h"
 #include "h2.h"
 
 static h2lua_session *any_session(lua_State *L) {
@@ -57,11 +58,19 @@ static int lsession_next_stream_id(lua_State *L) {
   return 1;
 }
 
-/* core.session_close(box) -> nil: GOAWAY(NO_ERROR), then the session ends
-   once its streams are done */
+/* core.session_close(box[, h1_only]) -> true for HTTP/1.1: GOAWAY(NO_ERROR),
+   then the session ends once its streams are done; an HTTP/1.1 session
+   ends once idle. With |h1_only|, HTTP/2 sessions are left alone. */
 static int lsession_close(lua_State *L) {
   h2lua_session *se;
-  if (live_ngh(L, &se)) h2lua_h2_close(se);
+  int h1_only = lua_toboolean(L, 2);
+  if (!h1_only && live_ngh(L, &se)) {
+    h2lua_h2_close(se);
+  } else if ((se = any_session(L)) && !se->torn_down && se->proto == &h2lua_h1_proto) {
+    h2lua_h1_close(se); /* HTTP/1.1: closes once idle */
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   return 0;
 }
 

@@ -109,6 +109,13 @@ function methods:close(cb)
   self._box = nil
   self.listening = false
   self._closing = true
+  -- as Node.js (allowHTTP1): HTTP/1.1 connections close once idle, the
+  -- idle ones now
+  for session in pairs(self._sessions) do
+    if not session.closed and session._box and core.session_close(session._box, true) then
+      session.closed = true
+    end
+  end
   self._close_emitted = false
   if cb then self:once("close", cb) end
   maybe_closed(self)
