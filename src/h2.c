@@ -490,6 +490,19 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
   return 0;
 }
 
+/* nghttp2's own errors: only a peer that does not speak HTTP/2 (no
+   SETTINGS first) is told to Lua, as Node.js does: "Protocol error". */
+static int on_error(nghttp2_session *ngh, int lib_error_code, const char *msg,
+                    size_t len, void *user_data) {
+  (void)ngh, (void)msg, (void)len;
+  h2lua_session *se = user_data;
+  if (lib_error_code == NGHTTP2_ERR_SETTINGS_EXPECTED) {
+    h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+    if (ev) ev->u.error.err = NGHTTP2_ERR_PROTO;
+  }
+  return 0;
+}
+
 /* nghttp2 could not send a frame we submitted (a header block over
    maxSendHeaderBlockLength, say): 'frameError' in Lua. */
 static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
@@ -550,6 +563,7 @@ static nghttp2_session_callbacks *get_callbacks(int padding) {
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_recv);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_frame_not_send);
+  nghttp2_session_callbacks_set_error_callback2(cb, on_error);
   if (padding)
     nghttp2_session_callbacks_set_select_padding_callback(cb, on_select_padding);
   return cb;

@@ -636,6 +636,12 @@ local function session_error(self, code, msg)
   if self:listenerCount("error") > 0 then
     self._destroy_err = err
   end
+  -- as Node.js: the session is destroyed with the error, its streams too
+  if self._streams then
+    for _, st in pairs(self._streams) do
+      if not st.destroyed and st._destroy_err == nil then st._destroy_err = err end
+    end
+  end
   local server = self._server
   if server and server:listenerCount("sessionError") > 0 then
     server:emit("sessionError", err, self)

@@ -609,6 +609,12 @@ end
 function methods:_onerror(err)
   io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
   if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  -- as Node.js's captured rejections: a stream that answered already is
+  -- destroyed with the error, which its 'error' listeners get (if its
+  -- close is not out yet); one that had not answers 500
+  if self.headersSent and self._destroy_err == nil and not self._close_emitted then
+    self._destroy_err = err
+  end
   if self.destroyed or self.closed then return end
   if not self.headersSent then
     local ok = pcall(self.respond, self, { [":status"] = 500 })
@@ -618,9 +624,6 @@ function methods:_onerror(err)
       return
     end
   end
-  -- as Node.js's captured rejections: the stream is destroyed with the
-  -- error, which its 'error' listeners get
-  if self._destroy_err == nil then self._destroy_err = err end
   self.rstCode = INTERNAL_ERROR
   core.rst(self, INTERNAL_ERROR)
 end
