@@ -541,10 +541,25 @@ function methods:close(code, cb)
 end
 
 -- stream:destroy([err]) -> stream
+-- A stream closed by the engine whose 'close' waits for its unread body:
+-- the body is dropped and the close goes out now (destroy, a handler error).
+local function drop_tail(self)
+  local code = self._close_code
+  if code == nil then return end
+  self._close_code = nil
+  self._tail = nil
+  sched.spawn(close_events, self, self, code)
+end
+
 function methods:destroy(err)
-  if self.destroyed then return self end
+  if self.destroyed then
+    if err ~= nil and self._destroy_err == nil and not self._close_emitted then self._destroy_err = err end
+    drop_tail(self)
+    return self
+  end
   local code = err and INTERNAL_ERROR or (self.writableEnded and self._remote_ended and NO_ERROR or CANCEL)
   self._destroy_err = err
+  self._destroying = true -- its unread body goes with it
   self.closed = true
   if not self.rstCode then self.rstCode = code end
   core.rst(self, code)
@@ -615,7 +630,10 @@ function methods:_onerror(err)
   if self.headersSent and self._destroy_err == nil and not self._close_emitted then
     self._destroy_err = err
   end
-  if self.destroyed or self.closed then return end
+  if self.destroyed or self.closed then
+    if self.headersSent then drop_tail(self) end
+    return
+  end
   if not self.headersSent then
     local ok = pcall(self.respond, self, { [":status"] = 500 })
     if ok then
@@ -625,6 +643,7 @@ function methods:_onerror(err)
     end
   end
   self.rstCode = INTERNAL_ERROR
+  self._destroying = true
   core.rst(self, INTERNAL_ERROR)
 end
 
@@ -717,6 +736,7 @@ function Stream._onclose(self, code, tail)
   end
   local t = self._timer
   if t then timers.clearTimeout(t) self._timer = false end
+  if self._tail and self._destroying then self._tail = nil end
   if self._tail and not self.readableEnded then
     self._close_code = code
     if self._flowing then sched.defer(flow, self) end
