@@ -32,6 +32,7 @@ typedef struct h2_state {
   uint32_t settings_count;  /* SETTINGS received since settings_window */
   double settings_window;
   int calmed;               /* we ended the session for a flood */
+  int calmed_invalid;       /* ... of invalid frames (Lua is told) */
   /* the peer sent GOAWAY with an error code: as in Node.js the session is
      destroyed before any frame after it is delivered */
   int goaway_fatal;
@@ -186,6 +187,7 @@ static int calm_down(nghttp2_session *ngh, h2_state *s) {
 static int count_invalid(nghttp2_session *ngh, h2lua_session *se,
                          h2_state *s) {
   if (++s->invalid_frames <= se->limits.max_invalid_frames) return 0;
+  s->calmed_invalid = 1;
   return calm_down(ngh, s);
 }
 
@@ -662,6 +664,15 @@ static void h2_resume(h2lua_stream *st) {
   h2lua_mark_dirty(&st->se->h);
 }
 
+/* Writes everything nghttp2 still has (a GOAWAY) to the connection,
+   whatever the threshold: the session ends right after. */
+static void send_final(h2lua_session *se, h2_state *s) {
+  const uint8_t *data;
+  ssize_t n;
+  while (se->conn && (n = nghttp2_session_mem_send(s->ngh, &data)) > 0)
+    h2lua_conn_write(se->conn, data, (size_t)n);
+}
+
 static int h2_reset(h2lua_stream *st, uint32_t code) {
   nghttp2_session *ngh = ngh_of_stream(st);
   if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
@@ -672,6 +683,11 @@ static int h2_reset(h2lua_stream *st, uint32_t code) {
     h2lua_mark_dirty(&st->se->h);
     return 0;
   }
+  /* as Node.js: what is queued (the headers, body written so far) goes out
+     before the RST_STREAM, which nghttp2 would send first (not before the
+     socket is up: a request not sent yet is cancelled instead) */
+  h2lua_session *se = st->se;
+  if (se->conn && se->conn->connected) send_final(se, state_of(se));
   int rv = nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, st->id, code);
   h2lua_mark_dirty(&st->se->h);
   return rv;
@@ -731,14 +747,6 @@ static void h2_flush(h2lua_session *se) {
     h2lua_session_teardown(se, NGHTTP2_NO_ERROR, 1);
 }
 
-/* Writes everything nghttp2 still has (a GOAWAY) to the connection,
-   whatever the threshold: the session ends right after. */
-static void send_final(h2lua_session *se, h2_state *s) {
-  const uint8_t *data;
-  ssize_t n;
-  while (se->conn && (n = nghttp2_session_mem_send(s->ngh, &data)) > 0)
-    h2lua_conn_write(se->conn, data, (size_t)n);
-}
 
 static void h2_input(h2lua_session *se) {
   h2_state *s = state_of(se);
@@ -758,6 +766,10 @@ static void h2_input(h2lua_session *se) {
       return;
     }
     if (rv < 0 && s->calmed) { /* a flood: the GOAWAY is submitted */
+      if (s->calmed_invalid) { /* Node.js tells ERR_HTTP2_TOO_MANY_INVALID_FRAMES */
+        h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+        if (ev) ev->u.error.err = H2LUA_ERR_TOO_MANY_INVALID_FRAMES;
+      }
       send_final(se, s);
       h2lua_session_teardown(se, NGHTTP2_ENHANCE_YOUR_CALM, 1);
       return;

@@ -26,6 +26,9 @@
    6 over a slow network was refused; maxHeaderListSize bounds what a
    block holds, and 64 frames of one block cost little. */
 #define H2LUA_MAX_CONTINUATIONS 64
+/* The error of EV_SESSION_ERROR past maxSessionInvalidFrames (outside
+   nghttp2's codes): Lua's ERR_HTTP2_TOO_MANY_INVALID_FRAMES. */
+#define H2LUA_ERR_TOO_MANY_INVALID_FRAMES (-10001)
 
 /* What a protocol does for the streams and the session above it. */
 typedef struct h2lua_proto {

@@ -398,4 +398,640 @@ c.sendall(b"HTTP/1.1 400 No H2 support\r\n\r\n"); c.close()
       assert.equal("Protocol error", rerr.message)
     end)
   end)
+  it("client-port-80.js: an http: authority without a port means port 80", function()
+    H.run(function()
+      local c = http2.connect("http://localhost")
+      c:on("error", function() end)
+      local req = c:request()
+      req:on("error", function() end)
+      assert.equal("localhost:80", req.sentHeaders[":authority"])
+      local e
+      c:on("error", function(x) e = x end)
+      c:close()
+      assert(c:wait("close", 5000))
+      if e and e.port then assert.equal(80, e.port) end
+    end)
+  end)
+
+  it("client-request-listeners-warning.js: more requests than the default listener limit before the connect, no warning", function()
+    H.run(function()
+      local server = listen(function(st) st:respond() st:finish() end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local reqs = {}
+      for i = 1, 11 do reqs[i] = c:request() reqs[i]:finish() end
+      for i = 1, 11 do assert.equal(200, reqs[i]:wait("response", 3000)[":status"]) reqs[i]:readAll() end
+      assert.equal(0, c:listenerCount("connect")) -- the waits for 'connect' are gone
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("client-setLocalWindowSize.js: argument checks, and the session state after a larger and a smaller window", function()
+    H.run(function()
+      local server = listen(function() error("no stream expected") end)
+      local port = server:address().port
+      local c = http2.connect("http://localhost:" .. port)
+      assert(c:wait("connect", 3000))
+      local e = err_of(c.setLocalWindowSize, c, 2 ^ 32)
+      assert.equal("ERR_OUT_OF_RANGE", e.code)
+      assert.equal("RangeError", e.name)
+      assert.equal('The value of "windowSize" is out of range. It must be >= 0 && <= 2147483647. Received 4294967296', e.message)
+      for _, v in ipairs({ true, function() end, {}, "1" }) do
+        e = err_of(c.setLocalWindowSize, c, v)
+        assert.equal("ERR_INVALID_ARG_TYPE", e.code)
+        assert.truthy(e.message:find('The "windowSize" argument must be of type number.', 1, true))
+      end
+      local d = http2.getDefaultSettings()
+      c:setLocalWindowSize(2 ^ 20)
+      local st = c.state
+      assert.equal(2 ^ 20, st.effectiveLocalWindowSize)
+      assert.equal(2 ^ 20, st.localWindowSize)
+      assert.equal(d.initialWindowSize, st.remoteWindowSize)
+      c:close()
+      local c2 = http2.connect("http://localhost:" .. port)
+      assert(c2:wait("connect", 3000))
+      c2:setLocalWindowSize(20)
+      st = c2.state
+      assert.equal(20, st.effectiveLocalWindowSize)
+      assert.equal(d.initialWindowSize, st.localWindowSize)
+      assert.equal(d.initialWindowSize, st.remoteWindowSize)
+      c2:close()
+      server:close()
+    end)
+  end)
+
+  it("client-settings-before-connect.js: settings() checks its values before the connect; valid ones go out and the request is answered", function()
+    H.run(function()
+      local remote = 0
+      local server = listen(function(st) st:respond() st:finish("ok") end)
+      server:on("session", function(ss) ss:on("remoteSettings", function() remote = remote + 1 end) end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local cases = {
+        { "headerTableSize", -1, "RangeError" }, { "headerTableSize", 2 ^ 32, "RangeError" },
+        { "initialWindowSize", -1, "RangeError" }, { "initialWindowSize", 2 ^ 32, "RangeError" },
+        { "maxFrameSize", 1, "RangeError" }, { "maxFrameSize", 2 ^ 24, "RangeError" },
+        { "maxConcurrentStreams", -1, "RangeError" }, { "maxConcurrentStreams", 2 ^ 32, "RangeError" },
+        { "maxHeaderListSize", -1, "RangeError" }, { "maxHeaderListSize", 2 ^ 32, "RangeError" },
+        { "maxHeaderSize", -1, "RangeError" }, { "maxHeaderSize", 2 ^ 32, "RangeError" },
+        { "enablePush", "a", "TypeError" }, { "enablePush", 1, "TypeError" },
+        { "enablePush", 0, "TypeError" }, { "enablePush", {}, "TypeError" },
+      }
+      for _, case in ipairs(cases) do
+        local e = err_of(c.settings, c, { [case[1]] = case[2] })
+        assert.equal("ERR_HTTP2_INVALID_SETTING_VALUE", e.code, case[1])
+        assert.equal(case[3], e.name, case[1])
+      end
+      for _, v in ipairs({ 1, true, {} }) do
+        assert.equal("ERR_INVALID_ARG_TYPE", err_of(c.settings, c, {}, v).code)
+      end
+      c:settings({ maxFrameSize = 1234567 }, function() end)
+      local req = c:request()
+      assert.equal(200, req:wait("response", 3000)[":status"])
+      req:readAll()
+      assert.is_true(H.wait_until(function() return remote == 2 end, 3000))
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("client-stream-destroy-before-connect.js: destroy(err) before the connect: 'error' with err, rstCode INTERNAL_ERROR, no response", function()
+    H.run(function()
+      local server = listen(function(st) st:on("error", function() end) st:respond() st:finish() end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request()
+      local boom = { message = "test" }
+      req:destroy(boom)
+      local err, response, ended
+      req:on("error", function(e) err = e end)
+      req:on("response", function() response = true end)
+      req:on("end", function() ended = true end)
+      req:resume()
+      assert(req:wait("close", 3000))
+      assert.equal(boom, err)
+      assert.equal(http2.constants.NGHTTP2_INTERNAL_ERROR, req.rstCode)
+      assert.is_nil(response)
+      assert.is_nil(ended)
+      assert(c:wait("connect", 3000))
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("client-unescaped-path.js: a :path with a control character or a space is refused by the server (PROTOCOL_ERROR); CR, LF and NUL h2lua refuses at request()", function()
+    H.run(function()
+      local server = listen(function() error("no stream expected") end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local reqs = {}
+      for i = 0, 32 do
+        local path = "bad" .. string.char(i) .. "path"
+        if i == 0 or i == 10 or i == 13 then
+          assert.equal("ERR_HTTP2_INVALID_HEADER_VALUE", err_of(c.request, c, { [":path"] = path }).code)
+        else
+          local r = c:request({ [":path"] = path })
+          r:on("error", function(e) r._err = e end)
+          reqs[#reqs + 1] = r
+        end
+      end
+      for _, r in ipairs(reqs) do
+        assert(r:wait("close", 3000))
+        assert.equal("ERR_HTTP2_STREAM_ERROR", r._err and r._err.code)
+        assert.equal("Stream closed with error code NGHTTP2_PROTOCOL_ERROR", r._err.message)
+      end
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("client-upload.js and client-upload-reject.js: a large upload arrives byte-exact; a server that answers 400 before reading gets rstCode 0 and the client its 400", function()
+    H.run(function()
+      local data = H.bytes(300 * 1024, 7)
+      local got
+      local server = listen(function(st, h)
+        if h[":path"] == "/reject" then
+          h2lua.setImmediate(function()
+            st:on("close", function() got = st.rstCode end)
+            st:respond({ [":status"] = 400 })
+            st:finish()
+          end)
+          return
+        end
+        got = st:readAll()
+        st:respond()
+        st:finish()
+      end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request({ [":method"] = "POST" })
+      for i = 1, #data, 16384 do
+        if not req:write(data:sub(i, i + 16383)) then req:wait("drain", 5000) end
+      end
+      req:finish()
+      assert.equal(200, req:wait("response", 5000)[":status"])
+      req:readAll()
+      assert.equal(#data, #got)
+      assert.equal(H.sha256(data), H.sha256(got))
+      got = nil
+      local rej = c:request({ [":method"] = "POST", [":path"] = "/reject" })
+      local ended = false
+      rej:on("end", function() ended = true end)
+      rej:write(data:sub(1, 16384))
+      assert.equal(400, rej:wait("response", 5000)[":status"])
+      rej:resume()
+      assert.is_true(H.wait_until(function() return ended and got ~= nil end, 5000))
+      assert.equal(0, got)
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("client-write-before-connect.js and client-write-empty-string.js: writes before the connect arrive; empty writes send no data", function()
+    H.run(function()
+      local bodies, data_events = {}, 0
+      local server = listen(function(st, h)
+        local body = ""
+        st:on("data", function(d) data_events = data_events + 1 body = body .. d end)
+        st:on("end", function()
+          bodies[h[":path"]] = body
+          st:respond({ ["content-type"] = "text/html" })
+          st:finish('"' .. body .. '"')
+        end)
+      end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request({ [":method"] = "POST", [":path"] = "/w" })
+      req:write("some data ")
+      req:finish("more data")
+      assert.equal(200, req:wait("response", 3000)[":status"])
+      assert.equal('"some data more data"', req:readAll())
+      local before = data_events
+      for _, seq in ipairs({ { "" }, { "", "" } }) do
+        local r = c:request({ [":method"] = "POST", [":path"] = "/e" .. #seq })
+        for _, chunk in ipairs(seq) do r:write(chunk) end
+        r:finish()
+        local h = r:wait("response", 3000)
+        assert.equal("text/html", h["content-type"])
+        assert.equal('""', r:readAll())
+      end
+      assert.equal(before, data_events)
+      c:close()
+      server:close()
+    end)
+  end)
+  it("close-while-writing.js: the client destroys its stream while the server writes (TLS, maxSessionMemory 1000); the stream closes", function()
+    H.run(function()
+      local server = http2.createSecureServer({ key = key("server"), cert = pem("server"), maxSessionMemory = 1000 })
+      local client_stream
+      server:on("session", function(ss)
+        ss:on("stream", function(st)
+          st:on("error", function() end)
+          st:on("data", function()
+            pcall(st.write, st, "\0")
+            h2lua.setImmediate(function() client_stream:destroy() end)
+          end)
+          st:resume()
+        end)
+      end)
+      local port = H.listen(server)
+      local c = http2.connect("https://localhost:" .. port, { ca = pem("ca"), maxSessionMemory = 1000 })
+      client_stream = c:request({ [":method"] = "POST" })
+      client_stream:resume()
+      client_stream:write(("\0"):rep(64 * 1024))
+      assert(client_stream:wait("close", 5000))
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("connect-method-extended.js: extended CONNECT once the server enabled it, with :scheme, :path and :authority filled in", function()
+    H.run(function()
+      local seen
+      local server = listen(function(st, h)
+        seen = h
+        st:respond()
+        st:finish("ok")
+      end, { settings = { enableConnectProtocol = true } })
+      local port = server:address().port
+      local c = http2.connect("http://localhost:" .. port)
+      local settings = c:wait("remoteSettings", 3000)
+      assert.is_true(settings.enableConnectProtocol)
+      local req = c:request({ [":method"] = "CONNECT", [":protocol"] = "foo" })
+      req:finish()
+      assert.equal("ok", req:readAll())
+      assert(req:wait("close", 3000))
+      assert.equal(0, req.rstCode)
+      assert.equal("CONNECT", seen[":method"])
+      assert.equal("http", seen[":scheme"])
+      assert.equal("foo", seen[":protocol"])
+      assert.equal("localhost:" .. port, seen[":authority"])
+      assert.equal("/", seen[":path"])
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("connect-method.js: CONNECT needs :authority and refuses :scheme and :path; a proxy tunnels to a TCP server both ways", function()
+    H.run(function()
+      local net = h2lua.net
+      local tcp_data, tcp_closed = "", false
+      local tcp = net.createServer(function(sock)
+        sock:on("data", function(d) tcp_data = tcp_data .. d end)
+        sock:on("close", function() tcp_closed = true end)
+        sock:finish("hello")
+      end)
+      tcp:listen(0, "127.0.0.1")
+      assert(tcp:wait("listening", 2000))
+      local tport = tcp:address().port
+      local proxy = listen(function(st, h)
+        if h[":method"] ~= "CONNECT" then st:close(http2.constants.NGHTTP2_REFUSED_STREAM) return end
+        local host, p = h[":authority"]:match("^(.*):(%d+)$")
+        assert.equal("localhost", host)
+        assert.equal(tport, tonumber(p))
+        local sock = net.connect(tonumber(p), "127.0.0.1")
+        sock:on("error", function() st:close(http2.constants.NGHTTP2_CONNECT_ERROR) end)
+        sock:on("connect", function()
+          st:respond()
+          sock:pipe(st)
+          st:pipe(sock)
+        end)
+      end)
+      local c = http2.connect("http://localhost:" .. proxy:address().port)
+      local e = err_of(c.request, c, { [":method"] = "CONNECT" })
+      assert.equal("ERR_HTTP2_CONNECT_AUTHORITY", e.code)
+      assert.equal(":authority header is required for CONNECT requests", e.message)
+      e = err_of(c.request, c, { [":method"] = "CONNECT", [":authority"] = "localhost:" .. tport, [":scheme"] = "http" })
+      assert.equal("ERR_HTTP2_CONNECT_SCHEME", e.code)
+      assert.equal("The :scheme header is forbidden for CONNECT requests", e.message)
+      e = err_of(c.request, c, { [":method"] = "CONNECT", [":authority"] = "localhost:" .. tport, [":path"] = "/" })
+      assert.equal("ERR_HTTP2_CONNECT_PATH", e.code)
+      assert.equal("The :path header is forbidden for CONNECT requests", e.message)
+      local req = c:request({ [":method"] = "CONNECT", [":authority"] = "localhost:" .. tport })
+      req:finish("hello")
+      assert.equal(200, req:wait("response", 3000)[":status"])
+      assert.equal("hello", req:readAll())
+      assert.is_true(H.wait_until(function() return tcp_closed end, 3000))
+      assert.equal("hello", tcp_data)
+      c:close()
+      proxy:close()
+      tcp:close()
+    end)
+  end)
+
+  it("cookies.js: cookie sent as a sequence arrives joined with '; ', other repeated fields with ', '; set-cookie comes back as a sequence", function()
+    H.run(function()
+      local set_cookie = { "a=b", "c=d; Wed, 21 Oct 2015 07:28:00 GMT; Secure; HttpOnly", "e=f" }
+      local seen
+      local server = listen(function(st, h)
+        seen = h
+        st:respond({ ["content-type"] = "text/html", [":status"] = 200, ["set-cookie"] = set_cookie })
+        st:finish("hello world")
+      end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request({ [":path"] = "/", abc = { 1, 2, 3 }, cookie = { "a=b", "c=d", "e=f" } })
+      local h = req:wait("response", 3000)
+      req:readAll()
+      assert.same(set_cookie, h["set-cookie"])
+      assert.equal("1, 2, 3", seen.abc)
+      assert.equal("a=b; c=d; e=f", seen.cookie)
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("create-client-connect.js: authorities as a string or a table with protocol from the options; https: against a plaintext server fails; the TLS forms", function()
+    H.run(function()
+      local server = listen()
+      local port = server:address().port
+      local items = {
+        { "http://localhost:" .. port },
+        { { port = port }, { protocol = "http:" } },
+        { { port = port, hostname = "127.0.0.1" }, { protocol = "http:" } },
+        { { origin = "http://localhost:" .. port } },
+      }
+      for _, args in ipairs(items) do
+        local c = http2.connect(table.unpack(args))
+        assert(c:wait("connect", 3000))
+        c:close()
+        assert(c:wait("close", 3000))
+      end
+      local bad = http2.connect({ port = port, protocol = "https:" })
+      assert(bad:wait("error", 5000))
+      assert(bad:wait("close", 3000))
+      server:close()
+      local tls = http2.createSecureServer({ key = key("server"), cert = pem("server") })
+      local tport = H.listen(tls)
+      local opts = { rejectUnauthorized = false }
+      for _, a in ipairs({ "https://localhost:" .. tport, { port = tport, protocol = "https:" },
+          { port = tport, hostname = "127.0.0.1", protocol = "https:" }, { port = tport } }) do
+        local c = http2.connect(a, opts)
+        assert(c:wait("connect", 3000))
+        assert.is_true(c.encrypted)
+        c:close()
+      end
+      tls:close()
+    end)
+  end)
+
+  it("create-client-secure-session.js: originSet on both sides, the server name the client asked for, alpnProtocol h2, a date header", function()
+    H.run(function()
+      local function verify(cert, servername)
+        local seen
+        local server = http2.createSecureServer({ key = key(cert), cert = pem(cert) })
+        server:on("stream", function(st, h)
+          local ss, sock = st.session, st.session.socket
+          seen = { encrypted = ss.encrypted, alpn = ss.alpnProtocol, origin = ss.originSet[1],
+            want = "https://" .. sock.servername .. ":" .. sock.remotePort, authority = h[":authority"],
+            servername = sock.servername }
+          st:respond({ ["content-type"] = "application/json" })
+          st:finish(sock.servername .. " " .. sock.alpnProtocol)
+        end)
+        local port = H.listen(server)
+        local c = http2.connect("https://localhost:" .. port, { ca = pem("ca"), servername = servername })
+        local req = c:request()
+        assert(c:wait("connect", 3000))
+        assert.is_true(c.encrypted)
+        assert.equal("h2", c.alpnProtocol)
+        assert.same({ "https://" .. (servername ~= "" and servername or "localhost") .. ":" .. port }, c.originSet)
+        local h = req:wait("response", 3000)
+        assert.equal(200, h[":status"])
+        assert.equal("application/json", h["content-type"])
+        assert.truthy(h.date)
+        local want = servername ~= "" and servername or "localhost"
+        assert.equal(want .. " h2", req:readAll())
+        assert.is_true(seen.encrypted)
+        assert.equal("h2", seen.alpn)
+        assert.equal(seen.want, seen.origin)
+        assert.equal(want, seen.servername)
+        assert.equal(1, seen.authority:find(want, 1, true))
+        c:close()
+        server:close()
+      end
+      verify("server", nil)
+      verify("other", "other.test")
+      verify("server", "")
+    end)
+  end)
+
+  it("create-client-session.js: 100 requests on one h2c session: flags END_STREAM|END_HEADERS at the server, a date header, the body byte-exact", function()
+    H.run(function()
+      local body = "<html><head></head><body><h1>this is some data</h2></body></html>"
+      local flags_seen = {}
+      local server = listen(function(st, h, flags)
+        assert.equal("http", h[":scheme"])
+        assert.truthy(h[":authority"])
+        assert.equal("GET", h[":method"])
+        flags_seen[flags] = (flags_seen[flags] or 0) + 1
+        st:respond({ ["content-type"] = "text/html", [":status"] = 200 })
+        st:write(body:sub(1, 20))
+        st:finish(body:sub(21))
+      end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      assert(c:wait("connect", 3000))
+      assert.is_false(c.encrypted)
+      assert.is_nil(c.originSet)
+      assert.equal("h2c", c.alpnProtocol)
+      local reqs = {}
+      for i = 1, 100 do reqs[i] = c:request() end
+      for i = 1, 100 do
+        local h = reqs[i]:wait("response", 5000)
+        assert.equal(200, h[":status"])
+        assert.equal("text/html", h["content-type"])
+        assert.truthy(h.date)
+        assert.equal(body, reqs[i]:readAll())
+      end
+      assert.same({ [5] = 100 }, flags_seen)
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("createserver-options.js and createsecureserver-options.js: options and options.settings must be tables; maxSessionInvalidFrames and maxSessionRejectedStreams must be >= 0", function()
+    for _, create in ipairs({ http2.createServer, http2.createSecureServer }) do
+      for _, v in ipairs({ 1, true, "test" }) do
+        local e = err_of(create, v)
+        assert.equal("ERR_INVALID_ARG_TYPE", e.code)
+        assert.equal("TypeError", e.name)
+        e = err_of(create, { settings = v })
+        assert.equal("ERR_INVALID_ARG_TYPE", e.code)
+        assert.truthy(e.message:find("options.settings", 1, true))
+      end
+      for _, opt in ipairs({ "maxSessionInvalidFrames", "maxSessionRejectedStreams" }) do
+        for _, v in ipairs({ -1, -math.huge }) do
+          local e = err_of(create, { [opt] = v })
+          assert.equal("ERR_OUT_OF_RANGE", e.code, opt)
+          assert.equal("RangeError", e.name)
+        end
+      end
+    end
+  end)
+
+  it("date-header.js: respond() adds a date header that parses as an HTTP date", function()
+    H.run(function()
+      local server = listen(function(st) st:respond() st:finish() end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request()
+      local h = req:wait("response", 3000)
+      req:readAll()
+      assert.truthy(h.date:match("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"), h.date)
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("destroy-after-write.js: a server that responds, writes and destroys at the request's end; the client gets the response and its stream closes", function()
+    H.run(function()
+      local server = http2.createServer()
+      server:on("session", function(ss)
+        ss:on("stream", function(st)
+          st:on("end", function()
+            st:respond({ [":status"] = 200 })
+            st:write("foo")
+            st:destroy()
+          end)
+          st:resume()
+        end)
+      end)
+      local port = H.listen(server)
+      local c = http2.connect("http://localhost:" .. port)
+      local req = c:request({ [":method"] = "POST" })
+      req:on("error", function() end)
+      req:resume()
+      req:finish()
+      assert.equal(200, req:wait("response", 3000)[":status"])
+      assert(req:wait("close", 3000))
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("dont-lose-data.js: a pushed body and the response body stay readable when read later", function()
+    H.run(function()
+      local server = listen(function(st)
+        assert.is_true(st.pushAllowed)
+        st:pushStream({ [":path"] = "/file" }, function(err, push)
+          assert.is_nil(err)
+          push:respond()
+          push:finish("a push stream")
+        end)
+        st:respond()
+        st:finish("hello world")
+      end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local pushed
+      c:on("stream", function(push, h)
+        assert.equal("/file", h[":path"])
+        pushed = push
+      end)
+      local req = c:request()
+      req:wait("response", 3000)
+      assert.is_true(H.wait_until(function() return pushed end, 3000))
+      assert.equal("a push stream", pushed:readAll())
+      h2lua.sleep(20)
+      assert.equal("hello world", req:readAll())
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("dont-override.js: createServer, respond and request leave the tables they are given as they were", function()
+    H.run(function()
+      local options = {}
+      local server = http2.createServer(options)
+      assert.is_nil(next(options))
+      local rh, ro
+      server:on("stream", function(st)
+        rh, ro = {}, {}
+        st:respond(rh, ro)
+        st:finish()
+      end)
+      local port = H.listen(server)
+      local c = http2.connect("http://localhost:" .. port)
+      local h, o = {}, {}
+      local req = c:request(h, o)
+      assert.is_nil(next(h))
+      assert.is_nil(next(o))
+      req:readAll()
+      assert.is_nil(next(rh))
+      assert.is_nil(next(ro))
+      c:close()
+      server:close()
+    end)
+  end)
+
+  it("empty-frame-without-eof.js: empty DATA frames without END_STREAM count against maxSessionInvalidFrames (ERR_HTTP2_TOO_MANY_INVALID_FRAMES at 0, nothing at 2)", function()
+    H.run(function()
+      -- a raw server: SETTINGS, a response on stream 1, two empty DATA
+      -- frames without END_STREAM, then an empty one with it, and the end
+      local port, stop = H.start_listening(H.PY .. " -c " .. H.shq([[
+import socket, struct
+def frame(t, f, sid, p=b""):
+    return struct.pack(">I", len(p))[1:] + bytes([t, f]) + struct.pack(">I", sid) + p
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(4)
+print("listening", s.getsockname()[1], flush=True)
+for _ in range(2):
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(frame(4, 0, 0) + frame(1, 4, 1, b"\x88") + frame(0, 0, 1) + frame(0, 0, 1) + frame(0, 1, 1))
+    c.shutdown(socket.SHUT_WR)
+    try:
+        while c.recv(65536): pass
+    except OSError:
+        pass
+    c.close()
+]]))
+      for _, limit in ipairs({ 0, 2 }) do
+        local c = http2.connect("http://localhost:" .. port, { maxSessionInvalidFrames = limit })
+        local serr, rerr
+        c:on("error", function(e) serr = e end)
+        local req = c:request({ [":method"] = "GET", [":path"] = "/" })
+        req:on("error", function(e) rerr = e end)
+        req:resume()
+        assert(req:wait("close", 5000))
+        c:close()
+        assert(c:wait("close", 5000))
+        if limit == 0 then
+          assert.equal("ERR_HTTP2_TOO_MANY_INVALID_FRAMES", serr and serr.code)
+          assert.equal("Too many invalid HTTP/2 frames", serr.message)
+          assert.equal("ERR_HTTP2_TOO_MANY_INVALID_FRAMES", rerr and rerr.code)
+        else
+          assert.is_nil(serr)
+          assert.is_nil(rerr)
+        end
+      end
+      stop()
+    end)
+  end)
+
+  it("endafterheaders.js: endAfterHeaders is true at the server for a GET, false for a POST, false on the client's responses", function()
+    H.run(function()
+      local seen = {}
+      local server = listen(function(st, h)
+        seen[h[":method"]] = st.endAfterHeaders
+        st:respond()
+        st:finish("ok")
+      end)
+      local port = server:address().port
+      for _, method in ipairs({ "GET", "POST" }) do
+        local c = http2.connect("http://localhost:" .. port)
+        local req = c:request({ [":method"] = method })
+        if method == "POST" then req:finish() end
+        req:wait("response", 3000)
+        assert.is_false(req.endAfterHeaders)
+        assert.equal("ok", req:readAll())
+        c:close()
+      end
+      assert.same({ GET = true, POST = false }, seen)
+      server:close()
+    end)
+  end)
+
+  it("client-priority-before-connect.js: priority() on a request before the connect; the response comes", function()
+    H.run(function()
+      local server = listen(function(st) st:respond() st:finish("ok") end)
+      local c = http2.connect("http://localhost:" .. server:address().port)
+      local req = c:request()
+      req:priority({})
+      assert.equal(200, req:wait("response", 3000)[":status"])
+      assert.equal("ok", req:readAll())
+      c:close()
+      server:close()
+    end)
+  end)
 end)

@@ -26,6 +26,7 @@ local messages = {
   ERR_HTTP2_INVALID_STREAM = 'The stream has been destroyed',
   ERR_HTTP2_INVALID_SESSION = 'The session has been destroyed',
   ERR_HTTP2_STREAM_CANCEL = 'The pending stream has been canceled',
+  ERR_HTTP2_TOO_MANY_INVALID_FRAMES = 'Too many invalid HTTP/2 frames',
   ERR_HTTP2_TRAILERS_ALREADY_SENT = 'Trailing headers have already been sent',
   ERR_HTTP2_TRAILERS_NOT_READY = 'Trailing headers cannot be sent until after the wantTrailers event is emitted',
   ERR_HTTP2_STREAM_ERROR = 'Stream closed with error code %s',

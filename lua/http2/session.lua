@@ -630,9 +630,16 @@ handlers[EV.SESSION_CLOSE] = function(self)
   sched.spawn(session_closed, nil, self)
 end
 
+local TOO_MANY_INVALID_FRAMES = -10001 -- the engine's H2LUA_ERR_TOO_MANY_INVALID_FRAMES
+
 local function session_error(self, code, msg)
-  local err = errors.new("ERR_HTTP2_ERROR", msg)
-  err.errno = code
+  local err
+  if code == TOO_MANY_INVALID_FRAMES then
+    err = errors.new("ERR_HTTP2_TOO_MANY_INVALID_FRAMES")
+  else
+    err = errors.new("ERR_HTTP2_ERROR", msg)
+    err.errno = code
+  end
   if self:listenerCount("error") > 0 then
     self._destroy_err = err
   end

@@ -81,6 +81,12 @@ local UINT32_OPTIONS = { "maxDeflateDynamicTableSize", "maxSettings",
 -- settings.validate_options(options) -> a copy with the numeric options
 -- checked (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE) and made integers
 function M.validate_options(options)
+  local st = options.settings
+  if st ~= nil and type(st) ~= "table" then
+    local e = errors.new("ERR_INVALID_ARG_TYPE")
+    e.message = ('The "options.settings" property must be of type table. Received %s'):format(errors.describe(st))
+    error(e, 0)
+  end
   local opts = {}
   for k, v in pairs(options) do opts[k] = v end
   for _, name in ipairs(UINT32_OPTIONS) do

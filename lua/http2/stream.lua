@@ -515,6 +515,19 @@ function methods:pause()
 end
 function methods:isPaused() return not self._flowing end
 
+-- stream:pipe(dest) -> dest: the body written on to |dest| (a stream or
+-- a socket) with backpressure, then dest:finish(), as readable.pipe
+function methods:pipe(dest)
+  self:on("data", function(chunk)
+    if not dest:write(chunk) then
+      self:pause()
+      dest:once("drain", function() self:resume() end)
+    end
+  end)
+  self:on("end", function() if dest.finish then dest:finish() end end)
+  return dest
+end
+
 -- stream:close([code][, cb]) -> nil: RST_STREAM(code)
 function methods:close(code, cb)
   if type(code) == "function" then code, cb = nil, code end
