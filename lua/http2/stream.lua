@@ -749,7 +749,9 @@ function Stream._onclose(self, code, tail)
   end
   local t = self._timer
   if t then timers.clearTimeout(t) self._timer = false end
-  if self._tail and self._destroying then self._tail = nil end
+  -- as Node.js: a stream reset with an error (or destroyed here) drops
+  -- its unread body and closes now; after NO_ERROR the body stays readable
+  if self._tail and (self._destroying or code ~= NO_ERROR) then self._tail = nil end
   if self._tail and not self.readableEnded then
     self._close_code = code
     if self._flowing then sched.defer(flow, self) end
