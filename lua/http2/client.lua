@@ -126,15 +126,6 @@ function M.connect(authority, options, listener)
   return session
 end
 
--- A URL's origin as the WHATWG URL parser serializes it: lower case, no
--- default port.
-local default_ports = { http = "80", https = "443", ws = "80", wss = "443", ftp = "21" }
-function M.origin(scheme, authority)
-  scheme, authority = scheme:lower(), authority:lower()
-  local host, port = authority:match("^(.*):(%d+)$")
-  if host and default_ports[scheme] == port then authority = host end
-  return scheme .. "://" .. authority
-end
 
 -- 421 Misdirected Request: the stream's origin leaves the originSet (RFC
 -- 8336 / Node.js).
@@ -144,11 +135,11 @@ misdirected = function(stream)
   local sent = stream.sentHeaders or {}
   local scheme, authority = sent[":scheme"], sent[":authority"] or sent.host
   if not scheme or not authority then return end
-  local gone = M.origin(scheme, authority)
+  local gone = Session.url_origin(scheme, authority)
   local set = session.originSet
   local kept = {}
   for _, o in ipairs(set) do
-    if M.origin(o:match("^([^:]+)://(.*)$")) ~= gone then kept[#kept + 1] = o end
+    if Session.url_origin(o:match("^([^:]+)://(.*)$")) ~= gone then kept[#kept + 1] = o end
   end
   session._origin_set = kept
 end

@@ -296,6 +296,16 @@ function methods:setTimeout(ms, cb)
   if not self.destroyed then core.session_timeout(self._box, ms) end
 end
 
+-- Session.url_origin(scheme, authority) -> the origin as the WHATWG URL
+-- parser serializes it: lower case, no default port.
+local default_ports = { http = "80", https = "443", ws = "80", wss = "443", ftp = "21" }
+function Session.url_origin(scheme, authority)
+  scheme, authority = scheme:lower(), authority:lower()
+  local host, port = authority:match("^(.*):(%d+)$")
+  if host and default_ports[scheme] == port then authority = host end
+  return scheme .. "://" .. authority
+end
+
 -- The schemes whose URLs have an origin (WHATWG URL); any other URL's
 -- origin is "null", which Node.js refuses.
 local has_origin = { http = true, https = true, ws = true, wss = true, ftp = true }
@@ -322,7 +332,7 @@ local function origin_of(v, code)
   if not has_origin[scheme:lower()] or not host then errors.raise(code) end
   host = host:gsub("^[^@]*@", "")
   if host == "" or host:match("^:") then errors.raise("ERR_INVALID_URL", "Invalid URL: " .. v) end
-  return require("http2.client").origin(scheme, host)
+  return Session.url_origin(scheme, host)
 end
 
 -- A number as JavaScript prints it (integral floats without ".0").
