@@ -69,7 +69,50 @@ function Socket:unref() self._session:unref() return self end
 function Socket:address()
   return { address = self.localAddress, port = self.localPort, family = self.remoteFamily }
 end
-Socket.__index = Socket
+-- Listening to the socket is allowed, as through Node's proxy: 'finish',
+-- 'end' and 'close' come when the session's connection closes.
+for _, name in ipairs({ "on", "once", "off", "removeListener", "prependListener",
+  "removeAllListeners", "listenerCount", "listeners" }) do
+  Socket[name] = function(self, ...)
+    local em = rawget(self, "_emitter")
+    if not em then
+      em = Emitter.new({})
+      rawset(self, "_emitter", em)
+    end
+    local r = em[name](em, ...)
+    if r == em then return self end
+    return r
+  end
+end
+-- bytesRead and bytesWritten: the connection's counters (the last ones
+-- once it closed)
+local socket_counters = { bytesRead = true, bytesWritten = true }
+Socket.__index = function(self, k)
+  if socket_counters[k] then
+    local se = rawget(self, "_session")
+    local m = se and se._box and core.session_metrics(se._box)
+    if m then return m[k] end
+    return rawget(self, "_last_" .. k) or 0
+  end
+  return Socket[k]
+end
+
+local function socket_closed(sock)
+  local se = rawget(sock, "_session")
+  local m = se and se._box and core.session_metrics(se._box)
+  if m then
+    rawset(sock, "_last_bytesRead", m.bytesRead)
+    rawset(sock, "_last_bytesWritten", m.bytesWritten)
+  end
+  local em = rawget(sock, "_emitter")
+  if em then
+    sched.spawn(function()
+      em:emit("finish")
+      em:emit("end")
+      em:emit("close", false)
+    end)
+  end
+end
 Socket.__name = "h2lua.Socket"
 
 function Session._new(server, box, raddr, rport, laddr, lport, family)
@@ -634,6 +677,7 @@ end
 
 handlers[EV.SESSION_CLOSE] = function(self)
   if perf.active() then self._metrics = core.session_metrics(self._box) end
+  socket_closed(self.socket)
   self.closed = true
   self.destroyed = true
   live[self] = nil
