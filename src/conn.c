@@ -107,9 +107,11 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     int proto = H2LUA_PROTO_H2;
     if (c->tls) {
       char alpn[32];
-      h2lua_tls_alpn(bufferevent_openssl_get_ssl(bev), alpn, sizeof(alpn));
+      SSL *ssl = bufferevent_openssl_get_ssl(bev);
+      h2lua_tls_alpn(ssl, alpn, sizeof(alpn));
       proto = strcmp(alpn, "h2") == 0         ? H2LUA_PROTO_H2
               : strcmp(alpn, "http/1.1") == 0 ? H2LUA_PROTO_H1
+              : h2lua_tls_http1_fallback(ssl) ? H2LUA_PROTO_H1
                                               : H2LUA_PROTO_NONE;
       if (c->is_client && proto != H2LUA_PROTO_H2) {
         report_closed(c, H2LUA_CONN_CONNECT, 0,

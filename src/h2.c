@@ -544,7 +544,14 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
-  return count_invalid(ngh, user_data, ((h2lua_session *)user_data)->ps);
+  h2lua_session *se = user_data;
+  /* as Node does, a fatal error or a frame on a closed stream (which ends
+     the session) is the session's 'error' */
+  if (nghttp2_is_fatal(lib_error) || lib_error == NGHTTP2_ERR_STREAM_CLOSED) {
+    h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+    if (ev) ev->u.error.err = lib_error;
+  }
+  return count_invalid(ngh, se, se->ps);
 }
 
 /* Two sets: with padding (the callback costs a call per frame) and
@@ -676,8 +683,9 @@ static void send_final(h2lua_session *se, h2_state *s) {
 static int h2_reset(h2lua_stream *st, uint32_t code) {
   nghttp2_session *ngh = ngh_of_stream(st);
   if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
-  /* Node.js: close(NO_ERROR) after end() lets the body out first */
-  if (code == NGHTTP2_NO_ERROR && st->out_eof && st->id > 0 &&
+  /* Node.js: close(NO_ERROR) after end() lets the body out first (not
+     with waitForTrailers: no END_STREAM comes until the trailers) */
+  if (code == NGHTTP2_NO_ERROR && st->out_eof && st->id > 0 && !st->want_trailers &&
       nghttp2_session_get_stream_local_close(ngh, st->id) != 1) {
     st->rst_after_end = 1;
     h2lua_mark_dirty(&st->se->h);

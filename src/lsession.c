@@ -85,6 +85,30 @@ static int lsession_destroy(lua_State *L) {
   return 0;
 }
 
+/* core.session_refuse(box, text) -> nil: a connection no protocol took
+   gets |text| written, then closes gracefully (the peer reads it) */
+static int lsession_refuse(lua_State *L) {
+  h2lua_session *se = any_session(L);
+  size_t n;
+  const char *text = luaL_checklstring(L, 2, &n);
+  if (se == NULL || se->torn_down || se->proto != NULL) return 0;
+  if (se->conn) h2lua_conn_write(se->conn, text, n);
+  h2lua_session_teardown(se, NGHTTP2_CANCEL, 1);
+  return 0;
+}
+
+/* core.session_streams(box) -> a sequence of the Lua objects of the
+   session's streams not closed yet */
+static int lsession_streams(lua_State *L) {
+  h2lua_session *se = any_session(L);
+  lua_newtable(L);
+  if (se == NULL) return 1;
+  lua_Integer n = 0;
+  for (h2lua_stream *st = se->home.streams; st; st = st->next)
+    if (!st->closed && h2lua_handle_push(L, &st->h)) lua_rawseti(L, -2, ++n);
+  return 1;
+}
+
 /* core.session_ref(box, on) -> nil */
 static int lsession_ref(lua_State *L) {
   h2lua_session *se = any_session(L);
@@ -279,6 +303,8 @@ const luaL_Reg h2lua_session_funcs[] = {
     {"session_close", lsession_close},
     {"session_destroy", lsession_destroy},
     {"session_ref", lsession_ref},
+    {"session_streams", lsession_streams},
+    {"session_refuse", lsession_refuse},
     {"session_alive", lsession_alive},
     {"session_want_raw", lsession_want_raw},
     {"session_fast", lsession_fast},

@@ -332,7 +332,8 @@ static int lstream_respond_method(lua_State *L) {
   if ((t != LUA_TNIL && t != LUA_TTABLE) ||
       !h2lua_nv_fast_response(L, rt, 2, 1, &nva, &n, &status, &dated))
     return call_lua(L, rt->respond_ref, nargs);
-  int end = status == 204 || status == 205 || status == 304 || st->head_request;
+  int end = status == 204 || status == 205 || status == 304 || st->head_request ||
+            sb->head; /* a HEAD push: Lua sets the box's flag */
   if (proto_of(st)->respond(st, nva, n, end) != 0)
     return call_lua(L, rt->respond_ref, nargs);
   /* sentHeaders: copied from the headers given when first read */

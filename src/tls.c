@@ -28,6 +28,9 @@ static int on_alpn_select(SSL *ssl, const unsigned char **out,
                           unsigned char *outlen, const unsigned char *in,
                           unsigned int inlen, void *arg) {
   const unsigned char *http1 = NULL;
+  /* the flag's 2 says the client offered ALPN (h2lua_tls_http1_fallback) */
+  if (ssl_http1_index >= 0 && SSL_get_ex_data(ssl, ssl_http1_index))
+    SSL_set_ex_data(ssl, ssl_http1_index, (void *)2);
   for (unsigned int i = 0; i < inlen;) {
     unsigned int n = in[i];
     if (i + 1 + n > inlen) break;
@@ -105,6 +108,10 @@ void h2lua_sni_free(h2lua_sni *sni) {
   free(sni->list);
   sni->list = NULL;
   sni->n = 0;
+}
+
+int h2lua_tls_http1_fallback(SSL *ssl) {
+  return ssl_http1_index >= 0 && SSL_get_ex_data(ssl, ssl_http1_index) == (void *)1;
 }
 
 SSL *h2lua_tls_server_ssl(SSL_CTX *ctx, int allow_http1) {

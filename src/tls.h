@@ -58,6 +58,9 @@ SSL *h2lua_tls_client_ssl(SSL_CTX *ctx, const char *servername);
 
 /* The protocol ALPN agreed ("" when none). */
 void h2lua_tls_alpn(SSL *ssl, char *out, size_t len);
+/* Whether a server connection allowing HTTP/1.1 met a client that offered
+   no ALPN at all: HTTP/1.1 then, as Node's allowHTTP1 does. */
+int h2lua_tls_http1_fallback(SSL *ssl);
 /* Why the handshake on |bev| failed: "CODE message" (Node's codes for
    certificate errors on clients, ERR_SSL_HANDSHAKE otherwise). */
 void h2lua_tls_describe_failure(struct bufferevent *bev, int is_client,
