@@ -16,6 +16,8 @@ local messages = {
   ERR_HTTP2_INVALID_HEADER_VALUE = 'Invalid value "%s" for header "%s"',
   ERR_INVALID_HTTP_TOKEN = '%s must be a valid HTTP token ["%s"]',
   ERR_HTTP2_INVALID_PSEUDOHEADER = '"%s" is an invalid pseudoheader or is used incorrectly',
+  ERR_HTTP2_PSEUDOHEADER_NOT_ALLOWED = "Cannot set HTTP/2 pseudo-headers",
+  ERR_HTTP2_SOCKET_UNBOUND = "The socket has been disconnected from the Http2Session",
   ERR_HTTP2_HEADER_SINGLE_VALUE = 'Header field "%s" must only have a single value',
   ERR_HTTP2_INVALID_CONNECTION_HEADERS = 'HTTP/1 Connection specific headers are forbidden: "%s"',
   ERR_HTTP2_STATUS_INVALID = 'Invalid status code: %s',
@@ -76,6 +78,7 @@ local names = {
   ERR_INVALID_HTTP_TOKEN = "TypeError",
   ERR_HTTP2_INVALID_HEADER_VALUE = "TypeError",
   ERR_HTTP2_INVALID_PSEUDOHEADER = "TypeError",
+  ERR_HTTP2_PSEUDOHEADER_NOT_ALLOWED = "TypeError",
   ERR_HTTP2_HEADER_SINGLE_VALUE = "TypeError",
   ERR_HTTP2_INVALID_CONNECTION_HEADERS = "TypeError",
   ERR_INVALID_ARG_TYPE = "TypeError",
@@ -100,10 +103,14 @@ local names = {
 
 local function describe(v)
   local t = type(v)
-  if t == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  -- Node's wording: type string ('abc'), long strings cut at 25 characters
+  if t == "string" then
+    if #v > 28 then v = v:sub(1, 25) .. "..." end
+    return "type string ('" .. v .. "')"
+  end
   if t == "nil" then return "nil" end
   if t == "table" then return "a table" end
-  return t .. " (" .. tostring(v) .. ")"
+  return "type " .. t .. " (" .. tostring(v) .. ")"
 end
 M.describe = describe
 

@@ -56,11 +56,14 @@ function SocketProxy.__index(p, k)
     return not st.destroyed and not st.writableEnded
   elseif k == "setTimeout" then
     local session = st.session
+    if session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
     local f = session.setTimeout
     return function(_, ...) f(session, ...) return p end
   elseif k == "write" or k == "read" or k == "pause" or k == "resume" then
     errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION")
   end
+  -- a stream its session:destroy() ended has no session any more (Node)
+  if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
   local sock = st.session.socket
   local v = sock[k]
   if type(v) == "function" then
@@ -79,8 +82,10 @@ function SocketProxy.__newindex(p, k, v)
   if to_stream[k] then
     rawset(p, k, v)
   elseif k == "setTimeout" then
+    if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
     rawset(st.session, k, v)
   else
+    if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
     st.session.socket[k] = v
   end
 end
@@ -162,6 +167,11 @@ end
 function req_methods:destroy(err)
   self.stream:destroy(err)
   return self
+end
+
+-- req:pipe(dest) -> dest, as stream:pipe
+function req_methods:pipe(dest)
+  return require("http2.stream").pipe(self, dest)
 end
 
 -- 'data' and 'end' listeners go to the stream: adding one there starts

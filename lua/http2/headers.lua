@@ -33,6 +33,10 @@ local connection_specific = {
   ["transfer-encoding"] = true,
 }
 
+-- The order pseudo-headers are sent in (Node's for requests).
+local pseudo_rank = { [":method"] = 1, [":authority"] = 2, [":scheme"] = 3,
+  [":path"] = 4, [":protocol"] = 5, [":status"] = 6 }
+
 local valid_pseudo = { [":status"] = true, [":method"] = true,
   [":authority"] = true, [":scheme"] = true, [":path"] = true,
   [":protocol"] = true }
@@ -63,7 +67,8 @@ local function check_value(name, v)
   if t == "string" then
     if value_cache[v] then return v end
     if v:find("[\r\n%z]") then
-      errors.raise("ERR_HTTP2_INVALID_HEADER_VALUE", errors.describe(v):sub(2, -2), name)
+      errors.raise("ERR_HTTP2_INVALID_HEADER_VALUE",
+        (string.format("%q", v):gsub("\\\n", "\\n")):sub(2, -2), name)
     end
     if #v <= 64 then
       if nvalues >= 1024 then value_cache, nvalues = {}, 0 end
@@ -119,10 +124,13 @@ function M.flatten(headers, pseudo_ok, skip)
         end
         if name:byte(1) == 58 then
           if not pseudo_ok(name) then errors.raise("ERR_HTTP2_INVALID_PSEUDOHEADER", name) end
-          -- pseudo-headers go first: shift the regular ones up
-          table.move(flat, 2 * npseudo + 1, n, 2 * npseudo + 3)
-          flat[2 * npseudo + 1] = name
-          flat[2 * npseudo + 2] = check_value(name, value)
+          -- pseudo-headers go first, in a fixed order: shift the ones
+          -- after this one up
+          local at, rank = 2 * npseudo + 1, pseudo_rank[name]
+          while at > 1 and pseudo_rank[flat[at - 2]] > rank do at = at - 2 end
+          table.move(flat, at, n, at + 2)
+          flat[at] = name
+          flat[at + 1] = check_value(name, value)
           npseudo = npseudo + 1
           n = n + 2
         else

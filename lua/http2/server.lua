@@ -246,9 +246,12 @@ function methods:_onlisten(name, fn)
   end
 end
 
--- TLS up, but no h2 agreed: 'unknownProtocol' with the socket; the
--- connection is closed at once when nobody listens, else after
--- unknownProtocolTimeout unless the listener closed it.
+-- TLS up, but no h2 agreed: 'unknownProtocol' with the socket; when
+-- nobody listens the connection gets a 403 saying why and is closed at
+-- once, else after unknownProtocolTimeout unless the listener closed it.
+local MISSING_ALPN = "HTTP/1.0 403 Forbidden\r\nContent-Type: text/plain\r\n\r\n" ..
+  "Missing ALPN Protocol, expected `h2` to be available.\n" ..
+  "This server speaks HTTP/2 only over TLS: enable allowHTTP1 or listen for 'unknownProtocol' for others.\n"
 sched.handlers[sched.EV.UNKNOWN_PROTOCOL] = function(self, box, raddr, rport, laddr, lport, family)
   local Session = require "http2.session"
   local s = Session._new(self, box, raddr, rport, laddr, lport, family)
@@ -258,7 +261,9 @@ sched.handlers[sched.EV.UNKNOWN_PROTOCOL] = function(self, box, raddr, rport, la
   s.socket["end"] = s.socket.destroy
   sched.spawn(function()
     if not self:emit("unknownProtocol", s.socket) then
-      s:destroy()
+      -- as Node, a few lines a TLS client speaking HTTP/1.x can show
+      s.closed, s.destroyed = true, true
+      core.session_refuse(box, MISSING_ALPN)
       return
     end
     local t = require("h2lua.timers").setTimeout(function()

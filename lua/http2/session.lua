@@ -183,25 +183,42 @@ end
 
 -- session:destroy([err][, code]) -> nil: ends the session now.
 function methods:destroy(err, code)
-  if type(err) == "number" then err, code = nil, err end
+  if type(err) == "number" then
+    err, code = nil, err
+    -- Node: a code alone is the error, with its number
+    if code ~= C.NGHTTP2_NO_ERROR then
+      err = errors.new("ERR_HTTP2_SESSION_ERROR", code)
+      -- one the caller did not give: 'error' only when listened to (not
+      -- raised into the loop, which would lose 'close')
+      self._soft_err = true
+    end
+  end
   if self.destroyed then return end
   if code == nil then code = err and C.NGHTTP2_INTERNAL_ERROR or C.NGHTTP2_NO_ERROR end
   self._destroy_err = err
   self.closed = true
   self.destroyed = true
-  -- as Node.js: requests not yet sent (still connecting) are cancelled
-  -- with ERR_HTTP2_STREAM_CANCEL, the others end with the session's error
-  if self._streams then
-    for _, st in pairs(self._streams) do
-      if not st.destroyed then
-        if self.connecting then
-          local e = errors.new("ERR_HTTP2_STREAM_CANCEL")
-          if err then e.cause = err end
-          st:destroy(e)
-        elseif err then
-          st._destroy_err = err
-        end
+  -- as Node does, the streams are destroyed now: requests still waiting
+  -- for the connection with ERR_HTTP2_STREAM_CANCEL, the others with |err|
+  local cancel
+  if self.connecting then
+    cancel = errors.new("ERR_HTTP2_STREAM_CANCEL")
+    if err ~= nil then
+      cancel.cause = err
+      if type(err) == "table" and type(err.message) == "string" then
+        cancel.message = cancel.message .. " (caused by: " .. err.message .. ")"
       end
+    end
+  end
+  for _, st in ipairs(core.session_streams(self._box)) do
+    if not st.destroyed then
+      st._destroy_err = cancel or err
+      st._destroying = true
+      st.closed = true
+      st.destroyed = true
+      if not st.rstCode then st.rstCode = code end
+      st._session = self
+      st.session = nil
     end
   end
   core.session_destroy(self._box, code)
@@ -219,6 +236,8 @@ function methods:goaway(code, last, opaque)
   if opaque ~= nil and type(opaque) ~= "string" then
     errors.raise("ERR_INVALID_ARG_TYPE", "opaqueData", "of type string", errors.describe(opaque))
   end
+  -- as in Node, a lastStreamID of 0 or less means the last stream seen
+  if last ~= nil and last <= 0 then last = nil end
   core.session_goaway(self._box, code or C.NGHTTP2_NO_ERROR, last, opaque)
 end
 
@@ -658,7 +677,9 @@ end
 
 local function session_closed(self)
   local err = self._destroy_err
-  if err ~= nil then self:emit("error", err) end
+  if err ~= nil and (not self._soft_err or self:listenerCount("error") > 0) then
+    self:emit("error", err)
+  end
   local cancel = errors.new("ERR_HTTP2_PING_CANCEL")
   cancel.message = "HTTP2 ping cancelled"
   for _, p in ipairs(self._pings) do
@@ -757,8 +778,14 @@ end
 handlers[EV.FRAME_ERROR] = function(self, stream, ftype, code, id)
   sched.spawn(function()
     if stream and not stream.destroyed then
+      -- trailers too large to send: Node reports and resets with the wire
+      -- code FRAME_SIZE_ERROR
+      local rst = C.NGHTTP2_INTERNAL_ERROR
+      if code == C.NGHTTP2_ERR_FRAME_SIZE_ERROR and stream._trailers_sent then
+        code, rst = C.NGHTTP2_FRAME_SIZE_ERROR, C.NGHTTP2_FRAME_SIZE_ERROR
+      end
       stream:emit("frameError", ftype, code, id)
-      if not stream.closed then stream:close(C.NGHTTP2_INTERNAL_ERROR) end
+      if not stream.closed then stream:close(rst) end
     else
       self:emit("frameError", ftype, code, id)
     end
@@ -789,8 +816,8 @@ local function goaway(self, code, last, opaque)
   if code == C.NGHTTP2_NO_ERROR then
     self:close(function() end)
   else
-    local name = Stream.code_names[code] or tostring(code)
-    self:destroy(errors.new("ERR_HTTP2_SESSION_ERROR", name), C.NGHTTP2_NO_ERROR)
+    self._soft_err = true -- the peer's doing: 'error' only when listened to
+    self:destroy(errors.new("ERR_HTTP2_SESSION_ERROR", code), C.NGHTTP2_NO_ERROR)
   end
 end
 

@@ -6,12 +6,15 @@ local errors = require "h2lua.errors"
 local M = {}
 
 local U32 = 0xffffffff
--- name, id, min, max, boolean?  (in Node's packing order)
+-- name, id, min, max, boolean?, max when only packed (in Node's packing
+-- order). A window over 2^31-1 is no valid SETTINGS value (RFC 9113
+-- 6.9.2) and nghttp2 refuses to send it: sessions keep that bound, the
+-- packing functions take the document's 2^32-1.
 local specs = {
   { "headerTableSize", 1, 0, U32 },
   { "enablePush", 2, nil, nil, true },
   { "maxConcurrentStreams", 3, 0, U32 },
-  { "initialWindowSize", 4, 0, 0x7fffffff },
+  { "initialWindowSize", 4, 0, 0x7fffffff, nil, U32 },
   { "maxFrameSize", 5, 16384, 0xffffff },
   { "maxHeaderListSize", 6, 0, U32 },
   { "enableConnectProtocol", 8, nil, nil, true },
@@ -26,7 +29,7 @@ end
 
 -- settings.validate(t) -> t with maxHeaderSize folded into maxHeaderListSize;
 -- raises ERR_HTTP2_INVALID_SETTING_VALUE / ERR_INVALID_ARG_TYPE.
-function M.validate(t)
+function M.validate(t, packing)
   if t == nil then return {} end
   if type(t) ~= "table" then
     errors.raise("ERR_INVALID_ARG_TYPE", "settings", "of type table", errors.describe(t))
@@ -42,7 +45,7 @@ function M.validate(t)
     if v ~= nil then
       if s[5] then
         if type(v) ~= "boolean" then invalid(name, v, false) end
-      elseif type(v) ~= "number" or v ~= v or v < s[3] or v > s[4] then
+      elseif type(v) ~= "number" or v ~= v or v < s[3] or v > (packing and s[6] or s[4]) then
         invalid(name, v, true)
       end
       out[name] = v
@@ -119,7 +122,7 @@ end
 
 -- http2.getPackedSettings([settings]) -> string of 6-byte entries
 function M.pack(t)
-  t = M.validate(t)
+  t = M.validate(t, true)
   local parts = {}
   for _, s in ipairs(specs) do
     local v = t[s[1]]
@@ -153,15 +156,7 @@ function M.unpack(buf, options)
   if options and options.validate then
     for _, s in ipairs(specs) do
       local v = out[s[1]]
-      if v ~= nil and not s[5] and (v < s[3] or v > s[4]) then invalid(s[1], v, true) end
-    end
-    if out.enablePush ~= nil then
-      local raw = nil
-      for pos = 1, #buf, 6 do
-        local id, v = string.unpack(">I2I4", buf, pos)
-        if id == 2 then raw = v end
-      end
-      if raw and raw > 1 then invalid("enablePush", raw, true) end
+      if v ~= nil and not s[5] and (v < s[3] or v > (s[6] or s[4])) then invalid(s[1], v, true) end
     end
   end
   return out

@@ -24,7 +24,7 @@ Stream.methods = methods
 local defaults = {
   _flowing = false, _reader = false, _wcbs = false, _need_drain = false,
   _trailers_later = false, _events = false, _waiters = false, _timer = false,
-  _ignored = 0,
+  _ignored = 0, _destroying = false, _did_read = false,
 }
 Stream.defaults = defaults
 
@@ -170,8 +170,8 @@ function methods:pushStream(headers, options, cb)
   end
   if h[":scheme"] == nil then h[":scheme"] = self.session.encrypted and "https" or "http" end
   if h[":path"] == nil then h[":path"] = "/" end
+  -- a HEAD push is ended by respond() (an implicit end, as in Node)
   local end_stream = options and options.endStream == true or false
-  if h[":method"] == "HEAD" then end_stream = true end
   local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
   local push = Stream._new(self.session, true, h[":method"])
   push.readableEnded = true
@@ -193,9 +193,10 @@ function methods:pushStream(headers, options, cb)
   sched.defer(cb, nil, push, h)
 end
 
+-- Without onError, the stream is destroyed with |err|: its 'error' comes
+-- once, before 'close'.
 local function file_error(self, options, err)
   if options.onError then return options.onError(err) end
-  if self:listenerCount("error") > 0 then self:emit("error", err) end
   self:destroy(err)
 end
 
@@ -336,7 +337,14 @@ end
 function methods:write(data, cb)
   check_chunk(data)
   if self.writableEnded then
-    if self._implicit_end and not self._explicit_end then return false end
+    if self._implicit_end and not self._explicit_end then
+      -- a body for HEAD, 204, 205 or 304: as in Node, 'error' (when
+      -- listened to) and the callback say so; the write itself returns
+      local err = errors.new("ERR_STREAM_WRITE_AFTER_END")
+      if type(cb) == "function" then sched.defer(cb, err) end
+      if self:listenerCount("error") > 0 then sched.defer(self.emit, self, "error", err) end
+      return false
+    end
     local err = errors.new("ERR_STREAM_WRITE_AFTER_END")
     if type(cb) == "function" then sched.defer(cb, err) end
     error(err, 2)
@@ -438,6 +446,7 @@ end
 
 -- stream:read() -> chunk | nil (end of body) | nil, "closed" | nil, "busy"
 function methods:read()
+  if not self._did_read then self._did_read = true end
   while true do
     local chunk = take(self)
     if chunk then return chunk end
@@ -515,18 +524,22 @@ function methods:pause()
 end
 function methods:isPaused() return not self._flowing end
 
--- stream:pipe(dest) -> dest: the body written on to |dest| (a stream or
--- a socket) with backpressure, then dest:finish(), as readable.pipe
-function methods:pipe(dest)
+-- src:pipe(dest) -> dest: every chunk written on to |dest| with
+-- backpressure (paused until its 'drain'), then dest:finish() at 'end';
+-- nothing more once |dest| is closed or ended.
+function Stream.pipe(self, dest)
+  local function gone() return dest.destroyed or dest.writableEnded end
   self:on("data", function(chunk)
+    if gone() then return end
     if not dest:write(chunk) then
       self:pause()
       dest:once("drain", function() self:resume() end)
     end
   end)
-  self:on("end", function() if dest.finish then dest:finish() end end)
+  self:on("end", function() if not gone() then dest:finish() end end)
   return dest
 end
+methods.pipe = Stream.pipe
 
 -- stream:close([code][, cb]) -> nil: RST_STREAM(code)
 function methods:close(code, cb)
@@ -623,12 +636,21 @@ function methods:setTimeout(ms, cb)
   if t then timers.clearTimeout(t) self._timer = false end
   core.watch(self)
   if ms > 0 and not self.destroyed then
-    t = timers.setTimeout(function()
-      self._timer = false
-      if not self.destroyed then self:emit("timeout") end
-    end, ms)
-    t:unref()
-    self._timer = t
+    -- body bytes still going out count as activity: the buffer shrank
+    -- since the timer was armed
+    local function arm()
+      local size = self.bufferSize
+      local t2 = timers.setTimeout(function()
+        self._timer = false
+        if self.destroyed then return end
+        local now = self.bufferSize
+        if now > 0 and now ~= size then return arm() end
+        self:emit("timeout")
+      end, ms)
+      t2:unref()
+      self._timer = t2
+    end
+    arm()
   end
   return self
 end
@@ -694,9 +716,16 @@ function Stream._emit(self, name)
   self:emit(name)
 end
 
+-- Nobody listens to 'wantTrailers': empty trailers end the stream, as in
+-- Node.
+local function want_trailers(self)
+  if self.destroyed or self.closed then return end
+  if not self:emit("wantTrailers") and not self._trailers_sent then self:sendTrailers({}) end
+end
+
 function Stream._onwanttrailers(self)
   self._want_trailers_emitted = true
-  sched.spawn(Stream._emit, self, self, "wantTrailers")
+  sched.spawn(want_trailers, self, self)
 end
 
 function Stream._ontrailers(self, headers, raw)
@@ -706,7 +735,9 @@ function Stream._ontrailers(self, headers, raw)
 end
 
 function close_events(self, code)
-  local aborted = code ~= NO_ERROR and not self.writableEnded
+  -- Node: 'aborted' whenever the writable side was still open, whatever
+  -- the code
+  local aborted = not self.writableEnded
   if aborted then
     self.aborted = true
     self:emit("aborted")
@@ -729,13 +760,14 @@ end
 -- as in Node.js.
 function Stream._onclose(self, code, tail)
   if perf.active() then perf.stream_entry(self, core.stream_metrics(self)) end
-  local map = self.session._streams
+  local session = self.session or self._session
+  local map = session and session._streams
   if map then map[self.id] = nil end
   self.closed = true
   self.destroyed = true
   self.rstCode = code
   self.pushAllowed = false
-  if tail then self._tail = tail end
+  if tail and not self._destroying then self._tail = tail end
   local r = self._reader
   if r then
     self._reader = false
@@ -752,14 +784,29 @@ function Stream._onclose(self, code, tail)
   -- as Node.js: a stream reset with an error (or destroyed here) drops
   -- its unread body and closes now; after NO_ERROR the body stays readable
   if self._tail and (self._destroying or code ~= NO_ERROR) then self._tail = nil end
-  if self._tail and not self.readableEnded then
+  -- RST_STREAM(NO_ERROR) ends the readable side, as END_STREAM would: a
+  -- stream that flows or is read sees 'end' before 'close' (Node's
+  -- push(null)); any other code is no end
+  if code == NO_ERROR and not self.readableEnded then self._remote_ended = true end
+  -- a server's stream nobody read from: its body is dropped, and it ends
+  -- ('end', then 'close'), as Node resumes it
+  if code == NO_ERROR and not self.readableEnded and not self._destroying
+    and not self._did_read and not self._flowing
+    and self:listenerCount("data") == 0 and session and session.type == C.NGHTTP2_SESSION_SERVER then
+    self._close_code = code
+    self._flowing = true
+    sched.defer(flow, self)
+    return
+  end
+  if not self.readableEnded and not self._destroying
+    and (self._tail or (code == NO_ERROR and (self._flowing or r))) then
     self._close_code = code
     if self._flowing then sched.defer(flow, self) end
     return
   end
   -- nobody listens and nobody waits: nothing to run
   if not self._events and not self._waiters then
-    if code ~= NO_ERROR and not self.writableEnded then self.aborted = true end
+    if not self.writableEnded then self.aborted = true end
     return
   end
   sched.spawn(close_events, self, self, code)
