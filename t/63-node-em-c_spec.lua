@@ -1,0 +1,336 @@
+-- A stream's and a session's end as Node.js has it, the rules the batch
+-- "e to m" of Node's http2 tests rely on: 'close' after the readable
+-- side's 'end', 'end' on RST_STREAM(NO_ERROR), 'aborted' whatever the
+-- code, session:destroy() ending its streams at once, the error codes and
+-- messages of a destroyed session, waitForTrailers nobody listens to, a
+-- body for a push answered to HEAD, and stream timeouts while sending.
+-- Every wait is bounded.
+local H = require "helper"
+local http2 = require "http2"
+local h2lua = require "h2lua"
+local C = http2.constants
+
+local function url(port) return "http://127.0.0.1:" .. port end
+
+local function raised(fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then return nil end
+  return type(err) == "table" and err.code or tostring(err), err
+end
+
+describe("Node http2 lifecycle rules (batch e-m)", function()
+  after_each(function() assert.is_nil(H.leaks()) end)
+
+  it("a client stream's 'close' waits for its readable side: read late, no byte lost, 'end' before 'close'", function()
+    H.run(function()
+      local server = http2.createServer()
+      local server_closed = false
+      server:on("stream", function(st)
+        st:on("close", function() server_closed = true end)
+        st:respond()
+        st:finish(string.rep("z", 50000))
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      local order = {}
+      req:on("close", function() order[#order + 1] = "close" end)
+      assert(H.wait_until(function() return server_closed end, 5000))
+      h2lua.sleep(50)
+      local got = 0
+      req:on("data", function(c) got = got + #c end)
+      req:on("end", function() order[#order + 1] = "end" end)
+      assert(req:wait("close", 5000))
+      assert.equal(50000, got)
+      assert.same({ "end", "close" }, order)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("destroy() of a stream with body bytes unread drops them: 'close' at once, before or after the engine closed it", function()
+    H.run(function()
+      local server = http2.createServer()
+      local server_closed = 0
+      server:on("stream", function(st)
+        st:on("close", function() server_closed = server_closed + 1 end)
+        st:respond()
+        st:finish(string.rep("q", 30000))
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      assert(req:wait("response", 5000))
+      assert(H.wait_until(function() return server_closed == 1 end, 5000))
+      h2lua.sleep(30)
+      req:destroy()
+      assert(req:wait("close", 2000))
+      local req2 = client:request()
+      assert(req2:wait("response", 5000))
+      h2lua.sleep(30)
+      req2:destroy()
+      assert(req2:wait("close", 2000))
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("RST_STREAM(NO_ERROR) ends a flowing stream: 'end' then 'close', on either side", function()
+    H.run(function()
+      local server = http2.createServer()
+      local server_order = {}
+      server:on("stream", function(st, headers)
+        if headers[":path"] == "/server-closes" then
+          st:respond()
+          st:write("part")
+          h2lua.setTimeout(function() st:close() end, 50)
+        else
+          st:on("data", function() end)
+          st:on("end", function() server_order[#server_order + 1] = "end" end)
+          st:on("close", function() server_order[#server_order + 1] = "close" end)
+        end
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request({ [":path"] = "/server-closes" })
+      local order = {}
+      req:on("data", function(c) order[#order + 1] = c end)
+      req:on("end", function() order[#order + 1] = "end" end)
+      req:on("close", function() order[#order + 1] = "close" end)
+      assert(req:wait("close", 5000))
+      assert.same({ "part", "end", "close" }, order)
+      assert.equal(C.NGHTTP2_NO_ERROR, req.rstCode)
+      local up = client:request({ [":method"] = "POST", [":path"] = "/client-closes" })
+      up:write("some")
+      h2lua.sleep(50)
+      up:close()
+      assert(H.wait_until(function() return #server_order == 2 end, 5000))
+      assert.same({ "end", "close" }, server_order)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("a server stream nobody read from, closed by RST_STREAM(NO_ERROR): its body dropped, 'end' then 'close'", function()
+    H.run(function()
+      local server = http2.createServer()
+      local order = {}
+      server:on("stream", function(st)
+        st:on("end", function() order[#order + 1] = "end" end)
+        st:on("close", function() order[#order + 1] = "close" end)
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request({ [":method"] = "POST" })
+      req:write(string.rep("u", 1000))
+      h2lua.sleep(50)
+      req:close()
+      assert(H.wait_until(function() return #order == 2 end, 5000))
+      assert.same({ "end", "close" }, order)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("'aborted' for a reset while the writable side is open, code NO_ERROR included", function()
+    H.run(function()
+      local server = http2.createServer()
+      local aborted, closed = false, false
+      server:on("stream", function(st)
+        st:on("aborted", function() aborted = true end)
+        st:on("close", function() closed = true end)
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      assert(req:wait("ready", 2000))
+      h2lua.sleep(50)
+      req:close(C.NGHTTP2_NO_ERROR)
+      assert(H.wait_until(function() return closed end, 5000))
+      assert.is_true(aborted)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("session:destroy() destroys its streams at once: stream.session nil, methods raise ERR_HTTP2_INVALID_STREAM", function()
+    H.run(function()
+      local server = http2.createServer()
+      local checks
+      local events = {}
+      server:on("stream", function(st)
+        st:on("close", function() events[#events + 1] = "stream close" end)
+        st.session:on("close", function() events[#events + 1] = "session close" end)
+        st.session:destroy()
+        checks = { st.destroyed, st.closed, st.session,
+          (raised(st.respond, st)), (raised(st.additionalHeaders, st, { [":status"] = 100 })) }
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      req:on("error", function() end)
+      assert(H.wait_until(function() return #events == 2 end, 5000))
+      assert.same({ true, true, nil, "ERR_HTTP2_INVALID_STREAM", "ERR_HTTP2_INVALID_STREAM" }, checks)
+      assert.same({ "stream close", "session close" }, events)
+      -- the client side too
+      local c2 = http2.connect(url(port))
+      assert(c2:wait("connect", 5000))
+      local r2 = c2:request()
+      r2:on("error", function() end)
+      c2:destroy()
+      assert.is_true(r2.destroyed)
+      assert.is_nil(r2.session)
+      assert.equal("ERR_HTTP2_INVALID_STREAM", (raised(r2.priority, r2, {})))
+      assert(r2:wait("close", 5000))
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("session:destroy(code): 'error' ERR_HTTP2_SESSION_ERROR 'Session closed with error code N' with the number, when listened to", function()
+    H.run(function()
+      local server = http2.createServer()
+      local server_closed = 0
+      server:on("session", function(s) s:on("close", function() server_closed = server_closed + 1 end) end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      assert(client:wait("connect", 5000))
+      local err
+      client:on("error", function(e) err = e end)
+      client:destroy(C.NGHTTP2_PROTOCOL_ERROR)
+      assert(client:wait("close", 5000))
+      assert.equal("ERR_HTTP2_SESSION_ERROR", err and err.code)
+      assert.equal("Session closed with error code 1", err.message)
+      -- nobody listens for 'error': not raised, 'close' still comes
+      local c2 = http2.connect(url(port))
+      assert(c2:wait("connect", 5000))
+      c2:destroy(C.NGHTTP2_ENHANCE_YOUR_CALM)
+      assert(c2:wait("close", 5000))
+      -- the server's sessions got GOAWAY(code) and nobody listens for
+      -- their 'error': they close all the same
+      assert(H.wait_until(function() return server_closed == 2 end, 5000))
+      server:close()
+    end)
+  end)
+
+  it("requests pending on a session destroyed before it connected get ERR_HTTP2_STREAM_CANCEL", function()
+    H.run(function()
+      local server = http2.createServer()
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      local err
+      req:on("error", function(e) err = e end)
+      client:on("error", function() end)
+      client:destroy()
+      assert(req:wait("close", 5000))
+      assert.equal("ERR_HTTP2_STREAM_CANCEL", err and err.code)
+      assert.equal("The pending stream has been canceled", err.message)
+      local c2 = http2.connect(url(port))
+      local r2 = c2:request()
+      local err2
+      r2:on("error", function(e) err2 = e end)
+      c2:on("error", function() end)
+      local cause = { code = "X", message = "gave up" }
+      c2:destroy(cause)
+      assert(r2:wait("close", 5000))
+      assert.equal("ERR_HTTP2_STREAM_CANCEL", err2 and err2.code)
+      assert.equal("The pending stream has been canceled (caused by: gave up)", err2.message)
+      assert.equal(cause, err2.cause)
+      server:close()
+    end)
+  end)
+
+  it("waitForTrailers with no 'wantTrailers' listener: the stream ends normally", function()
+    H.run(function()
+      local server = http2.createServer()
+      local closed_code
+      server:on("stream", function(st)
+        st:on("close", function() closed_code = st.rstCode end)
+        st:respond(nil, { waitForTrailers = true })
+        st:finish("body")
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      local req = client:request()
+      local ended = false
+      req:on("end", function() ended = true end)
+      local body = req:readAll()
+      assert(req:wait("close", 5000))
+      assert.equal("body", body)
+      assert.is_true(ended)
+      assert.equal(C.NGHTTP2_NO_ERROR, req.rstCode)
+      assert(H.wait_until(function() return closed_code ~= nil end, 2000))
+      assert.equal(C.NGHTTP2_NO_ERROR, closed_code)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("a write after an implicit end (204, 205, 304, a HEAD push) emits ERR_STREAM_WRITE_AFTER_END", function()
+    H.run(function()
+      local server = http2.createServer()
+      local errs = {}
+      server:on("stream", function(st, headers)
+        local status = tonumber(headers[":path"]:sub(2))
+        if status then
+          st:on("error", function(e) errs[#errs + 1] = headers[":path"] .. " " .. e.code end)
+          st:respond({ [":status"] = status })
+          st:write("x")
+          return
+        end
+        st:respond()
+        local err, push = st:pushStream({ [":method"] = "HEAD", [":path"] = "/pushed" })
+        assert.is_nil(err)
+        push:on("error", function(e) errs[#errs + 1] = "push " .. e.code end)
+        push:respond({ [":status"] = 200 })
+        push:write("x")
+        st:finish("main")
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port))
+      client:on("stream", function(p) p:resume() end)
+      for _, s in ipairs({ 204, 205, 304 }) do
+        local req = client:request({ [":path"] = "/" .. s })
+        req:resume()
+        assert(req:wait("close", 5000))
+      end
+      local req = client:request({ [":path"] = "/" })
+      req:resume()
+      assert(req:wait("close", 5000))
+      assert(H.wait_until(function() return #errs == 4 end, 2000))
+      table.sort(errs)
+      assert.same({ "/204 ERR_STREAM_WRITE_AFTER_END", "/205 ERR_STREAM_WRITE_AFTER_END",
+        "/304 ERR_STREAM_WRITE_AFTER_END", "push ERR_STREAM_WRITE_AFTER_END" }, errs)
+      client:close()
+      server:close()
+    end)
+  end)
+
+  it("a stream timeout counts body bytes still going out as activity", function()
+    H.run(function()
+      local server = http2.createServer()
+      local timeouts = 0
+      server:on("stream", function(st)
+        st:setTimeout(300, function() timeouts = timeouts + 1 end)
+        st:respond()
+        -- 400 kB queued at once; the client reads it slowly, for about 1.5 s
+        st:finish(string.rep("s", 400000))
+      end)
+      local port = H.listen(server)
+      local client = http2.connect(url(port), { settings = { initialWindowSize = 65535 } })
+      local req = client:request()
+      local got = 0
+      req:on("data", function(c)
+        got = got + #c
+        req:pause()
+        h2lua.setTimeout(function() req:resume() end, 60)
+      end)
+      assert(req:wait("close", 20000))
+      assert.equal(400000, got)
+      assert.equal(0, timeouts)
+      client:close()
+      server:close()
+    end, 30000)
+  end)
+end)
