@@ -33,7 +33,8 @@ M.getPackedSettings = settings.pack
 M.getUnpackedSettings = settings.unpack
 
 -- The engine builds incoming headers with these.
-sched.core.init { single = headers.single, sensitive = headers.sensitiveHeaders }
+sched.core.init { single = headers.single, sensitive = headers.sensitiveHeaders,
+  headers_mt = headers.received_mt }
 
 -- http2.createServer([options][, onRequest]) -> Http2Server
 function M.createServer(options, onRequest)

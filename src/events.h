@@ -28,6 +28,7 @@
   X(PING)             /* a PING from the peer: u.ping */                      \
   X(PING_ACK)         /* the answer to ours: u.ping */                        \
   X(FRAME_ERROR)      /* a frame we submitted was not sent: u.frame_error */  \
+  X(PRIORITY)         /* the peer's PRIORITY frame: u.priority */             \
   X(TIMEOUT)          /* no bytes either way for session:setTimeout's ms */   \
   X(STREAM_REFUSED)   /* a limit refused a new stream: u.refused */           \
   X(CONNECT)          /* a client session's socket is up */                   \

@@ -46,6 +46,10 @@ typedef struct h2_state {
   h2lua_stream *cache_st;
   struct { int32_t lo, hi; } skipped[32];
   int nskipped;
+  /* the stream whose frame nghttp2 could not send, and the HTTP/2 code it
+     closes with (Node's, not nghttp2's REFUSED_STREAM) */
+  int32_t unsent_id;
+  uint32_t unsent_code;
 } h2_state;
 
 static h2_state *state_of(const h2lua_session *se) {
@@ -361,6 +365,16 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     }
     if (end) remote_ended(st);
     break;
+  case NGHTTP2_PRIORITY: /* 'priority' on the stream, or the session */
+    ev = h2lua_queue(rt, H2LUA_EV_PRIORITY, &se->h);
+    if (ev) {
+      ev->u.priority.st = st;
+      ev->u.priority.id = frame->hd.stream_id;
+      ev->u.priority.parent = frame->priority.pri_spec.stream_id;
+      ev->u.priority.weight = frame->priority.pri_spec.weight;
+      ev->u.priority.exclusive = frame->priority.pri_spec.exclusive;
+    }
+    break;
   case NGHTTP2_PUSH_PROMISE: {
     h2lua_stream *ps = stream_of(se, frame->push_promise.promised_stream_id);
     if (ps == NULL || ps->closed) break;
@@ -402,13 +416,19 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     break;
   case NGHTTP2_SETTINGS:
     if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
-      h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
+      ev = h2lua_queue(rt, H2LUA_EV_SETTINGS_ACK, &se->h);
+      uint32_t v[H2LUA_NSETTINGS];
+      h2lua_settings_get(ngh, 0, v);
+      if (ev) h2lua_event_data(ev, v, sizeof(v));
     } else if (settings_flood(se->ps)) {
       return calm_down(ngh, se->ps);
     } else {
       se->peer_push = nghttp2_session_get_remote_settings(
                           ngh, NGHTTP2_SETTINGS_ENABLE_PUSH) != 0;
-      h2lua_queue(rt, H2LUA_EV_REMOTE_SETTINGS, &se->h);
+      ev = h2lua_queue(rt, H2LUA_EV_REMOTE_SETTINGS, &se->h);
+      uint32_t v[H2LUA_NSETTINGS];
+      h2lua_settings_get(ngh, 1, v);
+      if (ev) h2lua_event_data(ev, v, sizeof(v));
     }
     break;
   case NGHTTP2_PING:
@@ -457,6 +477,11 @@ static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
   h2lua_stream *st = stream_of(se, stream_id);
   if (st == NULL) return 0;
   set_stream(se, stream_id, NULL);
+  h2_state *s = se->ps;
+  if (s && s->unsent_id == stream_id) {
+    error_code = s->unsent_code;
+    s->unsent_id = 0;
+  }
   h2lua_stream_closed(st, error_code);
   return 0;
 }
@@ -492,6 +517,21 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
   return 0;
 }
 
+/* nghttp2's library error as the HTTP/2 code Node reports it with. */
+static uint32_t code_of_lib_error(int lib_error) {
+  switch (lib_error) {
+  case NGHTTP2_ERR_STREAM_CLOSED: return NGHTTP2_STREAM_CLOSED;
+  case NGHTTP2_ERR_HEADER_COMP: return NGHTTP2_COMPRESSION_ERROR;
+  case NGHTTP2_ERR_FRAME_SIZE_ERROR: return NGHTTP2_FRAME_SIZE_ERROR;
+  case NGHTTP2_ERR_FLOW_CONTROL: return NGHTTP2_FLOW_CONTROL_ERROR;
+  case NGHTTP2_ERR_REFUSED_STREAM: return NGHTTP2_REFUSED_STREAM;
+  case NGHTTP2_ERR_PROTO:
+  case NGHTTP2_ERR_HTTP_HEADER:
+  case NGHTTP2_ERR_HTTP_MESSAGING: return NGHTTP2_PROTOCOL_ERROR;
+  default: return NGHTTP2_INTERNAL_ERROR;
+  }
+}
+
 /* nghttp2's own errors: only a peer that does not speak HTTP/2 (no
    SETTINGS first) is told to Lua, as Node.js does: "Protocol error". */
 static int on_error(nghttp2_session *ngh, int lib_error_code, const char *msg,
@@ -506,7 +546,8 @@ static int on_error(nghttp2_session *ngh, int lib_error_code, const char *msg,
 }
 
 /* nghttp2 could not send a frame we submitted (a header block over
-   maxSendHeaderBlockLength, say): 'frameError' in Lua. */
+   maxSendHeaderBlockLength, say): 'frameError' in Lua with the HTTP/2
+   code, which the stream (closed by nghttp2 right after) closes with. */
 static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
                              int lib_error, void *user_data) {
   h2lua_session *se = user_data;
@@ -514,11 +555,17 @@ static int on_frame_not_send(nghttp2_session *ngh, const nghttp2_frame *frame,
       lib_error == NGHTTP2_ERR_STREAM_CLOSED ||
       lib_error == NGHTTP2_ERR_STREAM_CLOSING)
     return 0;
+  uint32_t code = code_of_lib_error(lib_error);
+  h2_state *s = se->ps;
+  if (s && frame->hd.stream_id) {
+    s->unsent_id = frame->hd.stream_id;
+    s->unsent_code = code;
+  }
   h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_FRAME_ERROR, &se->h);
   if (ev == NULL) return 0;
   ev->u.frame_error.st = frame->hd.stream_id ? stream_of(se, frame->hd.stream_id) : NULL;
   ev->u.frame_error.frame_type = frame->hd.type;
-  ev->u.frame_error.lib_error = lib_error;
+  ev->u.frame_error.code = (int)code;
   ev->u.frame_error.stream_id = frame->hd.stream_id;
   return 0;
 }
@@ -540,7 +587,9 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
   return (ssize_t)len;
 }
 
-/* A frame nghttp2 found invalid. */
+/* A frame nghttp2 found invalid. One on a closed stream (or a fatal
+   error) is the session's error too, as in Node; nghttp2 has answered it
+   with a GOAWAY already. */
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
@@ -647,10 +696,23 @@ static int h2_info(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
   return rv;
 }
 
+/* The body of an empty DATA frame with END_STREAM. */
+static ssize_t read_nothing(nghttp2_session *ngh, int32_t id, uint8_t *buf,
+                            size_t len, uint32_t *flags,
+                            nghttp2_data_source *src, void *user_data) {
+  (void)ngh, (void)id, (void)buf, (void)len, (void)src, (void)user_data;
+  *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return 0;
+}
+
 static int h2_trailers(h2lua_stream *st, const nghttp2_nv *nva, size_t n) {
   nghttp2_session *ngh = ngh_of_stream(st);
   if (ngh == NULL) return NGHTTP2_ERR_INVALID_STATE;
-  int rv = nghttp2_submit_trailer(ngh, st->id, nva, n);
+  /* no fields: an empty DATA frame ends the stream instead of an empty
+     HEADERS, as Node does (some browsers choke on empty trailers) */
+  nghttp2_data_provider none = {.read_callback = read_nothing};
+  int rv = n ? nghttp2_submit_trailer(ngh, st->id, nva, n)
+             : nghttp2_submit_data(ngh, NGHTTP2_FLAG_END_STREAM, st->id, &none);
   h2lua_mark_dirty(&st->se->h);
   return rv;
 }

@@ -256,6 +256,11 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
   if (npairs > b->n) npairs = b->n;
   lua_createtable(L, 0, (int)npairs);
   int h = lua_gettop(L);
+  /* its metatable gives an empty sensitiveHeaders list when none came */
+  if (rt->headers_mt_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->headers_mt_ref);
+    lua_setmetatable(L, h);
+  }
   if (raw) lua_createtable(L, (int)npairs * 2, 0);
   int rawt = raw ? h + 1 : 0;
   /* fixed slots, each filled when first needed: the single-value names,

@@ -15,7 +15,7 @@
 static const char RT_KEY = 'r';
 
 /* core.init{dispatch=, traceback=, drain=, failed=, stream_entry=,
-   single=, sensitive=, respond=, finish=} -> nil: the Lua
+   single=, sensitive=, respond=, finish=, headers_mt=} -> nil: the Lua
    values the engine calls or builds with (those given are replaced) */
 static int lcore_init(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
@@ -30,6 +30,7 @@ static int lcore_init(lua_State *L) {
       {"sensitive", offsetof(h2lua_rt, sensitive_ref)},
       {"respond", offsetof(h2lua_rt, respond_ref)},
       {"finish", offsetof(h2lua_rt, finish_ref)},
+      {"headers_mt", offsetof(h2lua_rt, headers_mt_ref)},
   };
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     if (lua_getfield(L, 1, fields[i].k) == LUA_TNIL) {

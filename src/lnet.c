@@ -26,6 +26,23 @@ static int lnet_connect(lua_State *L) {
   return 1;
 }
 
+/* core.net_open_read(obj, path) -> box | nil, errname */
+static int lnet_open_read(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int err = 0;
+  h2lua_socket *so = h2lua_net_open_read(rt, luaL_checkstring(L, 2), &err);
+  if (so == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, h2lua_errno_name(err));
+    return 2;
+  }
+  lua_pushvalue(L, 1);
+  so->h.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  so->h.box = h2lua_box_new(L, H2LUA_MAGIC_SOCKET, so, LUA_NOREF);
+  return 1;
+}
+
 /* core.net_write(box, data, want_drain) -> buffered bytes | false */
 static int lnet_write(lua_State *L) {
   h2lua_socket *so = check_sock(L);
@@ -129,6 +146,7 @@ static int lnet_server_close(lua_State *L) {
 
 const luaL_Reg h2lua_net_funcs[] = {
     {"net_connect", lnet_connect},
+    {"net_open_read", lnet_open_read},
     {"net_write", lnet_write},
     {"net_end", lnet_end},
     {"net_read", lnet_read},

@@ -197,28 +197,14 @@ static int lsession_state(lua_State *L) {
 }
 
 /* core.session_get_settings(box, remote) -> the seven settings in effect
-   (local: acknowledged by the peer) | nil */
+   (local: acknowledged by the peer), with maxHeaderSize | nil */
 static int lsession_get_settings(lua_State *L) {
   nghttp2_session *n = live_ngh(L, NULL);
   int remote = lua_toboolean(L, 2);
   if (n == NULL) return 0;
-  static const struct { const char *name; int id; int boolean; } ids[] = {
-      {"headerTableSize", NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 0},
-      {"enablePush", NGHTTP2_SETTINGS_ENABLE_PUSH, 1},
-      {"initialWindowSize", NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0},
-      {"maxFrameSize", NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 0},
-      {"maxConcurrentStreams", NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0},
-      {"maxHeaderListSize", NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 0},
-      {"enableConnectProtocol", NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
-  };
-  lua_createtable(L, 0, 8);
-  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-    uint32_t v = remote ? nghttp2_session_get_remote_settings(n, (nghttp2_settings_id)ids[i].id)
-                        : nghttp2_session_get_local_settings(n, (nghttp2_settings_id)ids[i].id);
-    if (ids[i].boolean) lua_pushboolean(L, v != 0);
-    else lua_pushinteger(L, (lua_Integer)v);
-    lua_setfield(L, -2, ids[i].name);
-  }
+  uint32_t v[H2LUA_NSETTINGS];
+  h2lua_settings_get(n, remote, v);
+  h2lua_settings_push(L, v);
   return 1;
 }
 

@@ -664,7 +664,7 @@ static int lstream_request(lua_State *L) {
   return attach(L, st, 2);
 }
 
-/* core.file_stat(path | file | fd) -> size, mtime (s), is_regular |
+/* core.file_stat(path | file | fd) -> size, mtime (s), is_regular, is_dir |
    nil, errname, message */
 static int lstream_file_stat(lua_State *L) {
   struct stat sb;
@@ -683,7 +683,8 @@ static int lstream_file_stat(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)sb.st_size);
   lua_pushinteger(L, (lua_Integer)sb.st_mtime);
   lua_pushboolean(L, S_ISREG(sb.st_mode));
-  return 3;
+  lua_pushboolean(L, S_ISDIR(sb.st_mode));
+  return 4;
 }
 
 /* core.add_file(box, path | file | fd, offset, length) -> true | nil,

@@ -6,6 +6,8 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <event2/dns.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -111,6 +113,26 @@ h2lua_socket *h2lua_net_connect(h2lua_rt *rt, const char *host, int port) {
                                           host, port) != 0)
     /* reported from the loop, like any failed connect */
     bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+  return so;
+}
+
+h2lua_socket *h2lua_net_open_read(h2lua_rt *rt, const char *path, int *err) {
+  /* non-blocking: a FIFO's open must not wait for its writer in the loop */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno;
+    return NULL;
+  }
+  struct bufferevent *bev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  h2lua_socket *so = bev ? sock_new(rt, bev) : NULL;
+  if (so == NULL) {
+    if (bev) bufferevent_free(bev);
+    else close(fd);
+    *err = ENOMEM;
+    return NULL;
+  }
+  bufferevent_disable(bev, EV_WRITE);
+  so->connected = 1;
   return so;
 }
 

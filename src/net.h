@@ -28,6 +28,10 @@ typedef struct h2lua_netserver {
 /* A socket connecting to |host|:|port|; NULL when out of memory. */
 h2lua_socket *h2lua_net_connect(h2lua_rt *rt, const char *host, int port);
 /* Queues bytes; returns what waits for the socket, or -1 when closed. */
+/* A readable file that is not a socket (a FIFO) as a socket: its input
+   comes as a socket's does; NULL and *err (errno) when it cannot open. */
+h2lua_socket *h2lua_net_open_read(h2lua_rt *rt, const char *path, int *err);
+
 long h2lua_net_write(h2lua_socket *so, const void *p, size_t len, int drain);
 /* FIN once the output is written. */
 void h2lua_net_end(h2lua_socket *so);

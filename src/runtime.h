@@ -59,9 +59,10 @@ struct h2lua_event {
     struct { const char *name; void *ctx; } sni;
     struct { uint32_t code; int32_t last_id; } goaway;
     struct { uint8_t payload[8]; } ping;
-    struct { h2lua_stream *st; int frame_type, lib_error; int32_t stream_id; }
+    struct { h2lua_stream *st; int frame_type, code; int32_t stream_id; }
         frame_error;
     struct { int32_t id; } refused;
+    struct { h2lua_stream *st; int32_t id, parent; int weight, exclusive; } priority;
     struct { int32_t stream_id; size_t origin_len; } altsvc;
     struct { size_t n; } origin;
     struct { h2lua_stream *st; size_t npairs; int32_t parent; int end; }
@@ -132,7 +133,7 @@ struct h2lua_rt {
   int *free_refs;
   size_t nfree_refs, free_refs_cap;
   int stream_entry_ref, single_ref, sensitive_ref,
-      stream_mt_ref, respond_ref, finish_ref;
+      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref;
   /* the coroutine pool (runtime.c) */
 #define H2LUA_POOL_MAX 256
   lua_State *slots[H2LUA_POOL_MAX];

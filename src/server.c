@@ -226,7 +226,9 @@ static int server_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
   case H2LUA_EV_SESSION:
   case H2LUA_EV_UNKNOWN_PROTOCOL: {
     h2lua_session *se = ev->u.session.se;
-    if (se->torn_down) return -1;
+    /* one already ended (a bad preface, answered at once) still comes to
+       Lua: Node emits its 'session', its 'error' and its 'close' */
+    if (se->torn_down && ev->type != H2LUA_EV_SESSION) return -1;
     se->h.box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se, LUA_NOREF);
     h2lua_session_push_addresses(L, se);
     lua_pushboolean(L, ev->u.session.http1);

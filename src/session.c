@@ -124,6 +124,11 @@ void h2lua_session_on_closed(void *owner, h2lua_conn *c, int kind, int err,
       h2lua_event_data(ev, why, strlen(why));
     }
   }
+  else if (kind == H2LUA_CONN_ERROR && err > 0) {
+    /* the socket failed (ECONNRESET, EPIPE): the session's error, as Node */
+    h2lua_event *ev = h2lua_queue(rt, H2LUA_EV_SESSION_ERROR, &se->h);
+    if (ev) ev->u.error.err = err;
+  }
   h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
 }
 
@@ -133,6 +138,35 @@ void h2lua_session_on_timeout(void *owner, h2lua_conn *c) {
 }
 
 /* ---- delivery ---- */
+
+static const struct { const char *name; int id; int boolean; } setting_ids[H2LUA_NSETTINGS] = {
+    {"headerTableSize", NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 0},
+    {"enablePush", NGHTTP2_SETTINGS_ENABLE_PUSH, 1},
+    {"initialWindowSize", NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0},
+    {"maxFrameSize", NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 0},
+    {"maxConcurrentStreams", NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0},
+    {"maxHeaderListSize", NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 0},
+    {"enableConnectProtocol", NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
+};
+
+void h2lua_settings_get(nghttp2_session *n, int remote, uint32_t v[H2LUA_NSETTINGS]) {
+  for (size_t i = 0; i < H2LUA_NSETTINGS; i++)
+    v[i] = remote ? nghttp2_session_get_remote_settings(n, (nghttp2_settings_id)setting_ids[i].id)
+                  : nghttp2_session_get_local_settings(n, (nghttp2_settings_id)setting_ids[i].id);
+}
+
+void h2lua_settings_push(lua_State *L, const uint32_t v[H2LUA_NSETTINGS]) {
+  lua_createtable(L, 0, H2LUA_NSETTINGS + 1);
+  for (size_t i = 0; i < H2LUA_NSETTINGS; i++) {
+    if (setting_ids[i].boolean) lua_pushboolean(L, v[i] != 0);
+    else lua_pushinteger(L, (lua_Integer)v[i]);
+    lua_setfield(L, -2, setting_ids[i].name);
+    if (setting_ids[i].id == NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE) {
+      lua_pushinteger(L, (lua_Integer)v[i]);
+      lua_setfield(L, -2, "maxHeaderSize");
+    }
+  }
+}
 
 void h2lua_session_push_addresses(lua_State *L, const h2lua_session *se) {
   lua_pushstring(L, se->remote.host);
@@ -146,15 +180,27 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
   h2lua_session *se = (h2lua_session *)h;
   const h2lua_blob *d = &ev->data;
   switch (ev->type) {
-  case H2LUA_EV_SESSION_ERROR:
+  case H2LUA_EV_SESSION_ERROR: /* code, message[, errno name] */
     lua_pushinteger(L, ev->u.error.err);
-    lua_pushstring(L, nghttp2_strerror(ev->u.error.err));
+    if (ev->u.error.err > 0) {
+      lua_pushstring(L, strerror(ev->u.error.err));
+      lua_pushstring(L, h2lua_errno_name(ev->u.error.err));
+      return 3;
+    }
+    lua_pushstring(L, nghttp2_strerror(ev->u.error.err == H2LUA_ERR_TOO_MANY_INVALID_FRAMES
+                                           ? NGHTTP2_ERR_CALLBACK_FAILURE
+                                           : ev->u.error.err));
     return 2;
   case H2LUA_EV_GOAWAY:
     lua_pushinteger(L, ev->u.goaway.code);
     lua_pushinteger(L, ev->u.goaway.last_id);
     lua_pushlstring(L, d->p ? d->p : "", d->len);
     return 3;
+  case H2LUA_EV_REMOTE_SETTINGS:
+  case H2LUA_EV_SETTINGS_ACK: /* the settings as that frame left them */
+    if (d->p == NULL || d->len != sizeof(uint32_t) * H2LUA_NSETTINGS) return 0;
+    h2lua_settings_push(L, (const uint32_t *)(const void *)d->p);
+    return 1;
   case H2LUA_EV_PING:
   case H2LUA_EV_PING_ACK:
     lua_pushlstring(L, (const char *)ev->u.ping.payload, 8);
@@ -163,9 +209,17 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     if (!ev->u.frame_error.st || !h2lua_handle_push(L, &ev->u.frame_error.st->h))
       lua_pushnil(L);
     lua_pushinteger(L, ev->u.frame_error.frame_type);
-    lua_pushinteger(L, ev->u.frame_error.lib_error);
+    lua_pushinteger(L, ev->u.frame_error.code);
     lua_pushinteger(L, ev->u.frame_error.stream_id);
     return 4;
+  case H2LUA_EV_PRIORITY:
+    if (!ev->u.priority.st || !h2lua_handle_push(L, &ev->u.priority.st->h))
+      lua_pushnil(L);
+    lua_pushinteger(L, ev->u.priority.id);
+    lua_pushinteger(L, ev->u.priority.parent);
+    lua_pushinteger(L, ev->u.priority.weight);
+    lua_pushboolean(L, ev->u.priority.exclusive);
+    return 5;
   case H2LUA_EV_STREAM_REFUSED:
     lua_pushinteger(L, ev->u.refused.id);
     return 1;

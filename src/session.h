@@ -27,7 +27,8 @@
    block holds, and 64 frames of one block cost little. */
 #define H2LUA_MAX_CONTINUATIONS 64
 /* The error of EV_SESSION_ERROR past maxSessionInvalidFrames (outside
-   nghttp2's codes): Lua's ERR_HTTP2_TOO_MANY_INVALID_FRAMES. */
+   nghttp2's codes): Lua's ERR_HTTP2_TOO_MANY_INVALID_FRAMES. Other codes
+   are nghttp2's (< 0), or the socket's errno (> 0). */
 #define H2LUA_ERR_TOO_MANY_INVALID_FRAMES (-10001)
 
 /* What a protocol does for the streams and the session above it. */
@@ -129,6 +130,13 @@ void h2lua_session_on_timeout(void *owner, h2lua_conn *c);
 
 /* Pushes remote address, port, local address, port, family (4 or 6). */
 void h2lua_session_push_addresses(lua_State *L, const h2lua_session *se);
+
+/* The settings Lua sees (Node's seven), as nghttp2 has them now: the
+   peer's (|remote|) or ours in effect. */
+#define H2LUA_NSETTINGS 7
+void h2lua_settings_get(nghttp2_session *n, int remote, uint32_t v[H2LUA_NSETTINGS]);
+/* Pushes them as Node's settings object (with the maxHeaderSize alias). */
+void h2lua_settings_push(lua_State *L, const uint32_t v[H2LUA_NSETTINGS]);
 
 extern const h2lua_handle_vt h2lua_session_vt;
 

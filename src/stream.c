@@ -250,7 +250,7 @@ static void close_quietly(h2lua_stream *st, uint32_t code) {
   sb->closed = sb->destroyed = 1;
   sb->rst_code = code;
   sb->has_rst = 1;
-  if (code != NGHTTP2_NO_ERROR && !st->out_eof) sb->aborted = 1;
+  if (!st->out_eof) sb->aborted = 1; /* Node: whatever the code, if our side was open */
   sb->push_allowed = 0;
 }
 

@@ -285,7 +285,7 @@ end)
 describe("client and server extensions", function()
   after_each(function() assert.is_nil(H.leaks()) end)
 
-  it("ALTSVC and ORIGIN frames: sent by server sessions, seen by the client", function()
+  it("ALTSVC and ORIGIN frames: sent by server sessions; the client sees ALTSVC (ORIGIN only over TLS, as Node)", function()
     H.run(function()
       local server = http2.createServer({ origins = { "https://a.example", "https://b.example:8443/x" } })
       server:on("stream", function(st)

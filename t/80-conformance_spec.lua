@@ -83,7 +83,9 @@ local cases = {
   { "6.5.3 SETTINGS are acknowledged", "preface; settings 1=4096 3=100 4=65535; wait 0.3", "settingsack" },
   -- 6.7 PING
   { "6.7 PING is answered with the same payload", P .. "ping abcdefgh; wait 0.2", "pingack", "6162636465666768" },
-  { "6.7 a PING ACK is not answered", P .. "ping ack abcdefgh; wait 0.2", "nopingack" },
+  -- (a PING ACK for no PING of ours ends the session, as Node does: the
+  -- RFC only forbids answering it)
+  { "6.7 a PING ACK is not answered (one we never asked for ends the session with GOAWAY(INTERNAL_ERROR), as Node)", P .. "ping ack abcdefgh; wait 0.2", "nopingack-goaway", 2 },
   { "6.7 PING on a stream is a PROTOCOL_ERROR", P .. "frame 6 0 1 6162636465666768; wait 0.3", "goaway", 1 },
   { "6.7 PING of length 7 is a FRAME_SIZE_ERROR", P .. "frame 6 0 0 61626364656667; wait 0.3", "goaway", 6 },
   -- 6.8 GOAWAY
@@ -164,6 +166,9 @@ local function check(kind, arg, out)
   elseif kind == "nopingack" then
     assert(not find(l, "^(PING stream=0 flags=1)"), "a PING ACK was answered:\n" .. out)
     assert(not gcode, "unexpected GOAWAY:\n" .. out)
+  elseif kind == "nopingack-goaway" then
+    assert(not find(l, "^(PING stream=0 flags=1)"), "a PING ACK was answered:\n" .. out)
+    assert(gcode == arg, "wanted GOAWAY(" .. arg .. "), got:\n" .. out)
   elseif kind == "settingsack" then
     assert(find(l, "^(SETTINGS stream=0 flags=1)"), "wanted a SETTINGS ACK, got:\n" .. out)
     assert(not gcode, "unexpected GOAWAY:\n" .. out)

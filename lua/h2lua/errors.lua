@@ -68,6 +68,9 @@ local messages = {
   ERR_INVALID_CHAR = '%s',
   ERR_INVALID_RETURN_VALUE = '%s',
   ERR_HTTP2_SEND_FILE = 'Directories cannot be sent',
+  ERR_HTTP2_TOO_MANY_INVALID_FRAMES = 'Too many invalid HTTP/2 frames',
+  ERR_HTTP2_SEND_FILE_NOSEEK = 'Offset or length can only be specified for regular files',
+  ERR_HTTP2_PAYLOAD_FORBIDDEN = 'Responses with %s status must not have a payload',
   ERR_HTTP2_NESTED_PUSH = 'A push stream cannot initiate another push stream.',
   ERR_TLS_INVALID_PROTOCOL_VERSION = '%s',
   ERR_BUFFER_TOO_LARGE = 'Cannot create a Buffer larger than %s bytes',
@@ -131,6 +134,10 @@ function M.new(code, ...)
     args[i] = tostring(v)
   end
   local ok, msg = pcall(string.format, fmt, table.unpack(args, 1, n))
+  -- Node names a dotted argument a property
+  if code == "ERR_INVALID_ARG_VALUE" and ok and args[1] and args[1]:find(".", 1, true) then
+    msg = msg:gsub("^The argument", "The property")
+  end
   return setmetatable({ code = code, name = names[code] or "Error",
                         message = ok and msg or fmt }, Error)
 end

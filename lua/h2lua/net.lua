@@ -49,6 +49,20 @@ function M.connect(port, host, cb)
 end
 M.createConnection = M.connect
 
+-- net._open_read(path) -> socket | nil, errname: a FIFO's bytes as a
+-- socket's input (for respondWithFile)
+function M._open_read(path)
+  local s = new_socket(false)
+  local box, why = core.net_open_read(s, path)
+  if not box then
+    live_sockets[s] = nil
+    return nil, why
+  end
+  s._box = box
+  s.connecting = false
+  return s
+end
+
 -- socket:write(data[, cb]) -> bool (false above the high-water mark)
 function Socket:write(data, cb)
   if type(data) ~= "string" then

@@ -126,14 +126,46 @@ local Request = class(req_methods, req_getters, req_setters)
 Request.__name = "h2lua.Http2ServerRequest"
 M.Http2ServerRequest = Request
 
-local function new_request(stream, headers, raw)
+-- A server's own request or response class (the Http2ServerRequest and
+-- Http2ServerResponse options): a table of methods and fields looked up
+-- before the base class's, which goes on serving everything else.
+local function derived(base, own)
+  local mt = {}
+  for k, v in pairs(base) do mt[k] = v end
+  local base_index = base.__index
+  mt.__index = function(self, k)
+    local v = own[k]
+    if v ~= nil then return v end
+    if type(base_index) == "function" then return base_index(self, k) end
+    return base_index[k]
+  end
+  return mt
+end
+
+local function class_of(server, option, base)
+  local own = server and server._options and server._options[option]
+  if type(own) ~= "table" then return base end
+  local cache = rawget(server, "_classes")
+  if not cache then
+    cache = {}
+    rawset(server, "_classes", cache)
+  end
+  local mt = cache[option]
+  if not mt then
+    mt = derived(base, own)
+    cache[option] = mt
+  end
+  return mt
+end
+
+local function new_request(stream, headers, raw, class)
   local self = setmetatable({
     stream = stream, headers = headers, rawHeaders = raw,
     authority = headers[":authority"] or headers.host,
     scheme = headers[":scheme"], httpVersion = stream._http_version or "2.0",
     httpVersionMajor = stream._h1 and 1 or 2,
     httpVersionMinor = stream._http_version == "1.1" and 1 or 0, _events = false,
-  }, Request)
+  }, class or Request)
   return self
 end
 
@@ -205,6 +237,13 @@ local res_getters = {
   finished = function(self) return self._ended end,
   writableEnded = function(self) return self._ended end,
   writableFinished = function(self) return self._finished end,
+  writableHighWaterMark = function(self) return self.stream.writableHighWaterMark end,
+  -- the bytes written and not yet taken by the connection
+  writableLength = function(self)
+    if self._finished then return 0 end
+    return self.stream.bufferSize or 0
+  end,
+  writableCorked = function(self) return rawget(self, "_corked") or 0 end,
   -- as HTTP/1's response, which lets go of its socket once done
   socket = function(self)
     if self._closed then return nil end
@@ -242,12 +281,12 @@ local Response = class(res_methods, res_getters, res_setters)
 Response.__name = "h2lua.Http2ServerResponse"
 M.Http2ServerResponse = Response
 
-local function new_response(stream, req)
+local function new_response(stream, req, class)
   return setmetatable({
     stream = stream, req = req, _status = 200, _send_date = true,
     _headers = {}, _ended = false, _finished = false, _closed = false,
     _destroyed = false, _trailers = false, _events = false,
-  }, Response)
+  }, class or Response)
 end
 
 -- The name as stored: a string, trimmed and lower-cased.
@@ -465,6 +504,14 @@ end
 
 -- res:write(chunk[, encoding][, cb]) -> bool. After finish() or the
 -- stream's end, the error goes to cb and write returns false.
+-- res:cork() / res:uncork(): Node's counter. Writes made in one run of a
+-- handler already leave together, so corking holds nothing back.
+function res_methods:cork() rawset(self, "_corked", (rawget(self, "_corked") or 0) + 1) end
+function res_methods:uncork()
+  local n = rawget(self, "_corked") or 0
+  if n > 0 then rawset(self, "_corked", n - 1) end
+end
+
 function res_methods:write(chunk, encoding, cb)
   if type(encoding) == "function" then encoding, cb = nil, encoding end
   local err
@@ -648,8 +695,8 @@ end
 -- M.dispatch(server, stream, headers, raw) -> whether it was handled:
 -- Node.js's onServerStream.
 function M.dispatch(server, stream, headers, raw)
-  local req = new_request(stream, headers, raw)
-  local res = new_response(stream, req)
+  local req = new_request(stream, headers, raw, class_of(server, "Http2ServerRequest", Request))
+  local res = new_response(stream, req, class_of(server, "Http2ServerResponse", Response))
   wire(req, res, stream)
   if headers[":method"] == "CONNECT" then
     if not server:emit("connect", req, res) then

@@ -102,8 +102,17 @@ function M.flatten(headers, pseudo_ok, skip)
   for key, value in pairs(headers) do
     if type(key) == "string" and key ~= "" then
       local name = check_name(key)
+      local is_single = single[name]
+      -- two keys can name one field only when one is not lower-case (a
+      -- skipped name too: ':status' and ':statuS')
+      if is_single and name ~= key then
+        seen = seen or {}
+        if seen[name] or rawget(headers, name) ~= nil then
+          errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name)
+        end
+        seen[name] = true
+      end
       if not (skip and skip[name]) then
-        local is_single = single[name]
         local is_list = type(value) == "table"
         if is_list then
           local len = #value
@@ -113,14 +122,6 @@ function M.flatten(headers, pseudo_ok, skip)
           elseif is_single then
             errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name)
           end
-        end
-        -- two keys can name one field only when one is not lower-case
-        if is_single and name ~= key then
-          seen = seen or {}
-          if seen[name] or rawget(headers, name) ~= nil then
-            errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", name)
-          end
-          seen[name] = true
         end
         if name:byte(1) == 58 then
           if not pseudo_ok(name) then errors.raise("ERR_HTTP2_INVALID_PSEUDOHEADER", name) end
@@ -164,6 +165,19 @@ function M.flatten(headers, pseudo_ok, skip)
   end
   return n, sset
 end
+
+-- The metatable of received headers: headers[http2.sensitiveHeaders] is
+-- always a list, as in Node (an empty one, made when first read, when no
+-- field came never-indexed), and pairs() still sees the fields only.
+M.received_mt = {
+  __index = function(t, k)
+    if k == SENSITIVE then
+      local list = {}
+      rawset(t, k, list)
+      return list
+    end
+  end,
+}
 
 M.flat = flat
 M.valid_pseudo = valid_pseudo

@@ -17,11 +17,20 @@ Session.methods = methods
 
 -- Properties computed on read.
 local getters = {
+  -- kept until the next SETTINGS changes them (Node's cache)
   localSettings = function(self)
-    return core.session_get_settings(self._box, false) or {}
+    local s = rawget(self, "_local_settings")
+    if s then return s end
+    s = core.session_get_settings(self._box, false)
+    if s then rawset(self, "_local_settings", s) end
+    return s or {}
   end,
   remoteSettings = function(self)
-    return core.session_get_settings(self._box, true) or {}
+    local s = rawget(self, "_remote_settings")
+    if s then return s end
+    s = core.session_get_settings(self._box, true)
+    if s then rawset(self, "_remote_settings", s) end
+    return s or {}
   end,
   state = function(self) return core.session_state(self._box) or {} end,
   pendingSettingsAck = function(self) return #self._settings_acks > 0 end,
@@ -64,6 +73,7 @@ function Socket:setTimeout(ms, cb)
   self._session:setTimeout(ms, cb)
   return self
 end
+Socket.writableHighWaterMark = 16384 -- a net.Socket's default, as Node's
 function Socket:ref() self._session:ref() return self end
 function Socket:unref() self._session:unref() return self end
 function Socket:address()
@@ -322,7 +332,11 @@ function methods:settings(settings, cb)
   end
   local acks = self._settings_acks
   if #acks >= self._max_settings then
-    errors.raise("ERR_HTTP2_MAX_PENDING_SETTINGS_ACK")
+    -- Node: the session is destroyed with the error (its 'error' event)
+    acks[#acks + 1] = { cb = cb, co = co, t0 = core.now() }
+    self:_fail(errors.new("ERR_HTTP2_MAX_PENDING_SETTINGS_ACK"))
+    if co then return sched.wait() end
+    return
   end
   if s.enableConnectProtocol then self._connect_protocol = true end
   local rv = core.session_settings(self._box, settings_mod.flatten(s))
@@ -527,7 +541,12 @@ function methods:request(headers, options)
     weight = math.tointeger(weight >= 0 and math.floor(weight) or math.ceil(weight))
   end
   if parent ~= nil then parent = math.tointeger(math.floor(math.min(parent, 0x7fffffff))) end
-  local n, sens = headers_mod.flatten(h, headers_mod.request_pseudo)
+  local ok, n, sens = pcall(headers_mod.flatten, h, headers_mod.request_pseudo)
+  if not ok then
+    -- Node: a name that is not a token errors the session too
+    if errors.is(n) and n.code == "ERR_INVALID_HTTP_TOKEN" then self:destroy(n) end
+    error(n, 2)
+  end
   local stream = Stream.as_client(Stream._new(self, false, nil))
   stream.headersSent = true
   stream.sentHeaders = h
@@ -707,9 +726,11 @@ end
 
 local TOO_MANY_INVALID_FRAMES = -10001 -- the engine's H2LUA_ERR_TOO_MANY_INVALID_FRAMES
 
-local function session_error(self, code, msg)
+local function session_error(self, code, msg, errname)
   local err
-  if code == TOO_MANY_INVALID_FRAMES then
+  if errname then -- the socket's error (ECONNRESET, ...), as Node's net reports it
+    err = errors.system(errname, "read", "read " .. errname)
+  elseif code == TOO_MANY_INVALID_FRAMES then
     err = errors.new("ERR_HTTP2_TOO_MANY_INVALID_FRAMES")
   else
     err = errors.new("ERR_HTTP2_ERROR", msg)
@@ -730,14 +751,29 @@ local function session_error(self, code, msg)
   end
 end
 
-handlers[EV.SESSION_ERROR] = function(self, code, msg)
-  sched.spawn(session_error, nil, self, code, msg)
+handlers[EV.SESSION_ERROR] = function(self, code, msg, errname)
+  sched.spawn(session_error, nil, self, code, msg, errname)
+end
+
+-- session:_fail(err): destroys the session with |err| (its 'error', as
+-- Node); a server session nobody listens on tells its server's
+-- 'sessionError' instead, so the error is never raised from the cleanup.
+function methods:_fail(err, code)
+  if self.destroyed then return end
+  local server = self._server
+  if server and self:listenerCount("error") == 0 then
+    self:destroy(nil, code or C.NGHTTP2_INTERNAL_ERROR)
+    if server:listenerCount("sessionError") > 0 then server:emit("sessionError", err, self) end
+    return
+  end
+  self:destroy(err, code)
 end
 
 -- The peer acknowledged our SETTINGS: 'localSettings' and the callback.
-handlers[EV.SETTINGS_ACK] = function(self)
+handlers[EV.SETTINGS_ACK] = function(self, s)
   local a = table.remove(self._settings_acks, 1)
-  local s = core.session_get_settings(self._box, false) or {}
+  s = s or core.session_get_settings(self._box, false) or {}
+  rawset(self, "_local_settings", s)
   sched.spawn(function()
     if a and (a.cb or a.co) then
       local d = core.now() - a.t0
@@ -747,13 +783,16 @@ handlers[EV.SETTINGS_ACK] = function(self)
   end)
 end
 
-handlers[EV.REMOTE_SETTINGS] = function(self)
+handlers[EV.REMOTE_SETTINGS] = function(self, s)
+  rawset(self, "_remote_settings", s)
   if self:listenerCount("remoteSettings") == 0 then return end -- waits listen too
-  local s = core.session_get_settings(self._box, true) or {}
+  s = s or core.session_get_settings(self._box, true) or {}
   sched.spawn(function() self:emit("remoteSettings", s) end)
 end
 
--- A PING acknowledged: the oldest outstanding ping with that payload.
+-- A PING acknowledged: the oldest outstanding ping with that payload. An
+-- ACK of no ping of ours is a protocol error that destroys the session,
+-- as in Node (there is no legitimate reason for one).
 handlers[EV.PING_ACK] = function(self, payload)
   local pings = self._pings
   for i, p in ipairs(pings) do
@@ -765,6 +804,9 @@ handlers[EV.PING_ACK] = function(self, payload)
       return
     end
   end
+  local err = errors.new("ERR_HTTP2_ERROR", "Protocol error")
+  err.errno = -505 -- NGHTTP2_ERR_PROTO
+  sched.spawn(function() self:_fail(err) end)
 end
 
 handlers[EV.PING] = function(self, payload)
@@ -773,23 +815,25 @@ handlers[EV.PING] = function(self, payload)
   end
 end
 
--- A frame we submitted could not be sent: 'frameError' on its stream (which
--- then closes) or on the session.
+-- A frame we submitted could not be sent: 'frameError' (type, the HTTP/2
+-- code, id) on its stream, which closes with that code, or on the session.
 handlers[EV.FRAME_ERROR] = function(self, stream, ftype, code, id)
   sched.spawn(function()
     if stream and not stream.destroyed then
-      -- trailers too large to send: Node reports and resets with the wire
-      -- code FRAME_SIZE_ERROR
-      local rst = C.NGHTTP2_INTERNAL_ERROR
-      if code == C.NGHTTP2_ERR_FRAME_SIZE_ERROR and stream._trailers_sent then
-        code, rst = C.NGHTTP2_FRAME_SIZE_ERROR, C.NGHTTP2_FRAME_SIZE_ERROR
-      end
       stream:emit("frameError", ftype, code, id)
-      if not stream.closed then stream:close(rst) end
+      if not stream.closed then stream:close(code) end
     else
       self:emit("frameError", ftype, code, id)
     end
   end)
+end
+
+-- The peer's PRIORITY frame: 'priority' (id, parent, weight, exclusive)
+-- on its stream when Lua has it, else on the session, as Node.
+handlers[EV.PRIORITY] = function(self, stream, id, parent, weight, exclusive)
+  local target = stream and not stream.destroyed and stream or self
+  if target:listenerCount("priority") == 0 then return end
+  sched.spawn(function() target:emit("priority", id, parent, weight, exclusive) end)
 end
 
 -- No bytes either way for the timeout: 'timeout' here; a server whose
@@ -816,8 +860,14 @@ local function goaway(self, code, last, opaque)
   if code == C.NGHTTP2_NO_ERROR then
     self:close(function() end)
   else
-    self._soft_err = true -- the peer's doing: 'error' only when listened to
-    self:destroy(errors.new("ERR_HTTP2_SESSION_ERROR", code), C.NGHTTP2_NO_ERROR)
+    self._goaway_code = code -- the open streams' rstCode, as in Node
+    if self._server and self:listenerCount("error") == 0 then
+      -- nobody listens on the server session: its server's 'sessionError'
+      self:_fail(errors.new("ERR_HTTP2_SESSION_ERROR", code), C.NGHTTP2_NO_ERROR)
+    else
+      self._soft_err = true -- the peer's doing: 'error' only when listened to
+      self:destroy(errors.new("ERR_HTTP2_SESSION_ERROR", code), C.NGHTTP2_NO_ERROR)
+    end
   end
 end
 

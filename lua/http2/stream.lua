@@ -25,6 +25,7 @@ local defaults = {
   _flowing = false, _reader = false, _wcbs = false, _need_drain = false,
   _trailers_later = false, _events = false, _waiters = false, _timer = false,
   _ignored = 0, _destroying = false, _did_read = false,
+  writableHighWaterMark = 16384, -- HIGH_WATER_MARK below (Node's Writable field)
 }
 Stream.defaults = defaults
 
@@ -70,6 +71,10 @@ end
 
 local function check_live(self)
   if self.destroyed or self.closed then errors.raise("ERR_HTTP2_INVALID_STREAM") end
+  -- a destroyed session's streams are destroyed at once in Node, before
+  -- their close events reach Lua here
+  local se = self.session
+  if se and se.destroyed then errors.raise("ERR_HTTP2_INVALID_STREAM") end
 end
 
 local status_str = setmetatable({}, { __index = function(t, k)
@@ -181,8 +186,10 @@ function methods:pushStream(headers, options, cb)
   local id, why = core.push(self, push, end_stream, sens, table.unpack(headers_mod.flat, 1, n))
   if not id then
     id = why
-    local err = id == C.NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
-      or id == C.NGHTTP2_ERR_STREAM_CLOSED and errors.new("ERR_HTTP2_INVALID_STREAM")
+    -- nghttp2.h's NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE and _STREAM_CLOSED
+    -- (http2.constants, as Node's, does not have them)
+    local err = id == -509 and errors.new("ERR_HTTP2_OUT_OF_STREAMS")
+      or id == -510 and errors.new("ERR_HTTP2_INVALID_STREAM")
       or errors.new("ERR_HTTP2_ERROR", core.strerror(id))
     if co then return err end
     sched.defer(cb, err)
@@ -197,7 +204,37 @@ end
 -- once, before 'close'.
 local function file_error(self, options, err)
   if options.onError then return options.onError(err) end
-  self:destroy(err)
+  self:destroy(err) -- destroy emits the one 'error'
+end
+
+-- Node's check of the options respondWithFile/respondWithFD take: a wrong
+-- type is an invalid value (ERR_INVALID_ARG_VALUE), not an invalid type.
+local function check_file_options(options)
+  for _, k in ipairs({ "offset", "length" }) do
+    local v = options[k]
+    if v ~= nil and math.type(v) ~= "integer" then
+      errors.raise("ERR_INVALID_ARG_VALUE", "options." .. k, errors.describe(v))
+    end
+  end
+  for _, k in ipairs({ "statCheck", "onError" }) do
+    local v = options[k]
+    if v ~= nil and type(v) ~= "function" then
+      errors.raise("ERR_INVALID_ARG_VALUE", "options." .. k, errors.describe(v))
+    end
+  end
+end
+
+-- A FIFO (or another readable file that is not regular) has no size to
+-- announce and cannot seek: its bytes are piped as they come.
+local function stream_special(self, options, src, h)
+  local sock, why = require("h2lua.net")._open_read(src)
+  if not sock then
+    return file_error(self, options, errors.system(why, "open", "open " .. tostring(src) .. ": " .. tostring(why)))
+  end
+  self:respond(h, { waitForTrailers = options.waitForTrailers })
+  if self.writableEnded then sock:destroy() return end
+  self:once("close", function() sock:destroy() end)
+  sock:pipe(self)
 end
 
 -- The body of respondWithFile/respondWithFD: |src| is a path, a Lua file
@@ -212,36 +249,44 @@ local function respond_with(self, src, headers, options, is_path)
   if type(options) ~= "table" then
     errors.raise("ERR_INVALID_ARG_TYPE", "options", "of type table", errors.describe(options))
   end
-  for _, k in ipairs({ "offset", "length" }) do
-    local v = options[k]
-    if v ~= nil and math.type(v) ~= "integer" then
-      errors.raise("ERR_INVALID_ARG_TYPE", "options." .. k, "of type number", errors.describe(v))
-    end
+  check_file_options(options)
+  local st = headers and headers[":status"]
+  local status = tonumber(st)
+  if status == 204 or status == 205 or status == 304 then
+    errors.raise("ERR_HTTP2_PAYLOAD_FORBIDDEN", math.tointeger(status) or status)
   end
-  errors.check_function(options.statCheck, "options.statCheck", true)
-  errors.check_function(options.onError, "options.onError", true)
-  local size, mtime, regular = core.file_stat(src)
+  local size, mtime, regular, dir = core.file_stat(src)
   if not size then
     return file_error(self, options, errors.system(mtime, is_path and "open" or "fstat",
       (is_path and ("open " .. tostring(src)) or "fstat") .. ": " .. tostring(regular)))
   end
-  if is_path and not regular then
-    return file_error(self, options, errors.new("ERR_HTTP2_SEND_FILE"))
+  local special = is_path and not regular
+  if special and (dir or options.offset ~= nil or options.length ~= nil) then
+    return file_error(self, options,
+      errors.new(dir and "ERR_HTTP2_SEND_FILE" or "ERR_HTTP2_SEND_FILE_NOSEEK"))
   end
-  local offset = options.offset or 0
-  local length = options.length
-  if length == nil or length < 0 then length = size - offset end
-  length = math.max(0, math.min(length, size - offset))
   local h = {}
   for k, v in pairs(headers or {}) do h[k] = v end
+  -- statCheck sees what was asked for (Node's defaults: 0 and -1); the
+  -- clamping to the file's size comes after
+  local offset = options.offset or 0
+  local length = options.length or -1
   if options.statCheck then
     local stat = { size = size, mtime = mtime, mtimeMs = mtime * 1000,
-      isFile = function() return regular end }
-    if options.statCheck(stat, h, { offset = offset, length = length }) == false then return end
+      isFile = function() return regular end,
+      isDirectory = function() return dir == true end,
+      isFIFO = function() return special end }
+    if options.statCheck(stat, h, { offset = offset, length = length }) == false
+      or self.headersSent then
+      return
+    end
   end
-  if h["content-length"] == nil then h["content-length"] = length end
+  if special then return stream_special(self, options, src, h) end
+  if length < 0 then length = size - offset end
+  length = math.max(0, math.min(length, size - offset))
+  if is_path or h["content-length"] == nil then h["content-length"] = length end
   self:respond(h, { waitForTrailers = options.waitForTrailers })
-  if self.writableEnded then return end -- HEAD, 204, 304: the headers were all
+  if self.writableEnded then return end -- HEAD: the headers were all
   if self._h1 then -- HTTP/1.1 writes straight to the socket: copy through Lua
     local f = is_path and io.open(src, "rb") or nil
     if f then
@@ -743,6 +788,12 @@ function close_events(self, code)
     self:emit("aborted")
   end
   local err = self._destroy_err
+  if err == nil and (code ~= NO_ERROR or not self._remote_ended) then
+    -- cut short by its session's error (a destroy with one, or one from
+    -- the engine): that error, as Node destroys each stream with it
+    local se = self.session
+    err = se and rawget(se, "_destroy_err") or nil
+  end
   if err == nil and code ~= NO_ERROR and code ~= CANCEL then
     err = errors.new("ERR_HTTP2_STREAM_ERROR", code_names[code] or tostring(code))
   end
@@ -763,6 +814,9 @@ function Stream._onclose(self, code, tail)
   local session = self.session or self._session
   local map = session and session._streams
   if map then map[self.id] = nil end
+  if code == CANCEL and session and session.destroyed then
+    code = rawget(session, "_goaway_code") or code
+  end
   self.closed = true
   self.destroyed = true
   self.rstCode = code
