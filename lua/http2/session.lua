@@ -791,8 +791,9 @@ handlers[EV.REMOTE_SETTINGS] = function(self, s)
 end
 
 -- A PING acknowledged: the oldest outstanding ping with that payload. An
--- ACK of no ping of ours is a protocol error that destroys the session,
--- as in Node (there is no legitimate reason for one).
+-- ACK of no ping of ours is ignored: RFC 9113 6.7 only forbids answering
+-- it, and h2spec (6.7/2) checks the connection stays up. Node.js destroys
+-- the session there; docs/api.md says so.
 handlers[EV.PING_ACK] = function(self, payload)
   local pings = self._pings
   for i, p in ipairs(pings) do
@@ -804,9 +805,6 @@ handlers[EV.PING_ACK] = function(self, payload)
       return
     end
   end
-  local err = errors.new("ERR_HTTP2_ERROR", "Protocol error")
-  err.errno = -505 -- NGHTTP2_ERR_PROTO
-  sched.spawn(function() self:_fail(err) end)
 end
 
 handlers[EV.PING] = function(self, payload)
