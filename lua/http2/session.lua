@@ -10,6 +10,7 @@ local core = sched.core
 
 local settings_mod = require "http2.settings"
 local perf = require "h2lua.perf"
+local guarded = Emitter.emit_guarded
 
 local Session = {}
 local methods = Emitter.extend({})
@@ -656,9 +657,25 @@ function methods:_sticky(name)
   return nil
 end
 
+-- The session ended: 'error' (destroyed with one), 'close', then the
+-- runtime's cleanup, which a listener's error never skips. A server
+-- session's error also goes to the server's 'sessionError' (Node.js
+-- listens on every server session for that), so one nobody handles is not
+-- raised; a client session's unhandled error is raised after the cleanup.
 local function session_closed(self)
   local err = self._destroy_err
-  if err ~= nil then self:emit("error", err) end
+  local server = self._server
+  local unhandled = false
+  if err ~= nil then
+    if self:listenerCount("error") > 0 then
+      guarded(self, "Http2Session", "error", err)
+    elseif server == nil then
+      unhandled = true
+    end
+    if server and self._error_told ~= err then
+      guarded(server, "Http2Server", "sessionError", err, self)
+    end
+  end
   local cancel = errors.new("ERR_HTTP2_PING_CANCEL")
   cancel.message = "HTTP2 ping cancelled"
   for _, p in ipairs(self._pings) do
@@ -670,9 +687,10 @@ local function session_closed(self)
   end
   perf.session_entry(self)
   self._close_emitted = true
-  self:emit("close")
+  guarded(self, "Http2Session", "close")
   self:_closewaiters()
-  if self._server then self._server:_removesession(self) end
+  if server then server:_removesession(self) end
+  if unhandled then error(err, 0) end
 end
 
 handlers[EV.SESSION_CLOSE] = function(self)
@@ -704,8 +722,9 @@ local function session_error(self, code, msg)
     end
   end
   local server = self._server
-  if server and server:listenerCount("sessionError") > 0 then
-    server:emit("sessionError", err, self)
+  if server then
+    self._error_told = err
+    guarded(server, "Http2Server", "sessionError", err, self)
   end
 end
 
@@ -770,10 +789,10 @@ end
 handlers[EV.TIMEOUT] = function(self)
   sched.spawn(function()
     if self.destroyed then return end
-    local own = self:emit("timeout")
+    local own = guarded(self, "Http2Session", "timeout")
     local server = self._server
     if server and server.timeout and server.timeout > 0 then
-      if not server:emit("timeout", self) and not own then self:destroy() end
+      if not guarded(server, "Http2Server", "timeout", self) and not own then self:destroy() end
     end
   end)
 end
@@ -784,7 +803,7 @@ handlers[EV.STREAM_REFUSED] = function() end -- a stream refused by a limit
 -- session gracefully (open streams finish, no new ones), any other code
 -- destroys it with ERR_HTTP2_SESSION_ERROR.
 local function goaway(self, code, last, opaque)
-  self:emit("goaway", code, last, opaque)
+  guarded(self, "Http2Session", "goaway", code, last, opaque)
   if self.destroyed then return end
   if code == C.NGHTTP2_NO_ERROR then
     self:close(function() end)

@@ -417,7 +417,7 @@ local close_events
 
 -- The readable side ended: 'end', then a 'close' that waited for it.
 local function read_ended(self)
-  self:emit("end")
+  if self._close_code then Emitter.emit_guarded(self, "Http2Stream", "end") else self:emit("end") end
   local code = self._close_code
   if code then
     self._close_code = nil
@@ -705,22 +705,24 @@ function Stream._ontrailers(self, headers, raw)
   sched.spawn(function() self:emit("trailers", headers, 0, raw) end, self)
 end
 
+-- A listener's error is reported and never keeps the waiters from waking.
 function close_events(self, code)
+  local guarded = Emitter.emit_guarded
   local aborted = code ~= NO_ERROR and not self.writableEnded
   if aborted then
     self.aborted = true
-    self:emit("aborted")
+    guarded(self, "Http2Stream", "aborted")
   end
   local err = self._destroy_err
   if err == nil and code ~= NO_ERROR and code ~= CANCEL then
     err = errors.new("ERR_HTTP2_STREAM_ERROR", code_names[code] or tostring(code))
   end
   if err ~= nil and self:listenerCount("error") > 0 then
-    self:emit("error", err)
+    guarded(self, "Http2Stream", "error", err)
   end
-  if self.writableEnded and code == NO_ERROR then self:emit("finish") end
+  if self.writableEnded and code == NO_ERROR then guarded(self, "Http2Stream", "finish") end
   self._close_emitted = true
-  self:emit("close")
+  guarded(self, "Http2Stream", "close")
   self:_closewaiters()
 end
 
