@@ -657,6 +657,14 @@ function methods:_sticky(name)
   return nil
 end
 
+-- What the runtime does once a session closed, once.
+local function session_cleanup(self)
+  if rawget(self, "_cleaned") then return end
+  self._cleaned = true
+  self:_closewaiters()
+  if self._server then self._server:_removesession(self) end
+end
+
 -- The session ended: 'error' (destroyed with one), 'close', then the
 -- runtime's cleanup, which a listener's error never skips. A server
 -- session's error also goes to the server's 'sessionError' (Node.js
@@ -688,9 +696,16 @@ local function session_closed(self)
   perf.session_entry(self)
   self._close_emitted = true
   guarded(self, "Http2Session", "close")
-  self:_closewaiters()
-  if server then server:_removesession(self) end
+  session_cleanup(self)
   if unhandled then error(err, 0) end
+end
+
+-- An error in a coroutine the session owns (its close above, stopped by
+-- the CPU budget, say): reported; a closed session is cleaned up anyway.
+function methods:_onerror(err)
+  io.stderr:write("h2lua: error in callback: ", tostring(err), "\n")
+  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  if self.destroyed then session_cleanup(self) end
 end
 
 handlers[EV.SESSION_CLOSE] = function(self)
@@ -699,7 +714,7 @@ handlers[EV.SESSION_CLOSE] = function(self)
   self.closed = true
   self.destroyed = true
   live[self] = nil
-  sched.spawn(session_closed, nil, self)
+  sched.spawn(session_closed, self, self)
 end
 
 local TOO_MANY_INVALID_FRAMES = -10001 -- the engine's H2LUA_ERR_TOO_MANY_INVALID_FRAMES

@@ -633,7 +633,13 @@ function methods:setTimeout(ms, cb)
   return self
 end
 
--- An error in a handler: 500 if nothing was sent, else RST_STREAM.
+-- Handlers the runtime stopped (the CPU budget, the memory limit, a
+-- signal): the server could not answer, 503.
+local UNAVAILABLE = { ERR_H2LUA_CPU_BUDGET = true, ERR_H2LUA_MEMORY = true,
+  ERR_H2LUA_INTERRUPTED = true }
+
+-- An error in a handler: 500 (503 when stopped by the runtime) if nothing
+-- was sent, else RST_STREAM.
 function methods:_onerror(err)
   io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
   if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
@@ -645,10 +651,14 @@ function methods:_onerror(err)
   end
   if self.destroyed or self.closed then
     if self.headersSent then drop_tail(self) end
+    -- its close stopped midway (a 'close' listener over the CPU budget,
+    -- say): no waiter stays asleep
+    if self._close_emitted then self:_closewaiters() end
     return
   end
   if not self.headersSent then
-    local ok = pcall(self.respond, self, { [":status"] = 500 })
+    local status = type(err) == "table" and UNAVAILABLE[err.code] and 503 or 500
+    local ok = pcall(self.respond, self, { [":status"] = status })
     if ok then
       self.writableEnded = true
       core.finish(self)
