@@ -36,7 +36,8 @@ static void queue_session(h2lua_session *se, int type, int http1) {
    the earliest moment something could be overdue given what it sees (the
    preface, a header block begun at se->hb_since, no open stream), so no
    request pays for a timer. An idle session is noticed at the first check
-   that finds it so: at most headersTimeout after its last stream closed. */
+   that finds it so: at most min(headersTimeout, keepAliveTimeout) after
+   its last stream closed. */
 
 enum { WATCH_NONE, WATCH_PREFACE, WATCH_HEADERS, WATCH_IDLE };
 

@@ -230,7 +230,8 @@ describe("containment: the CPU budget", function()
           if kind == "HEADERS" then got[#got + 1] = id .. " " .. line:match(":status=(%d+)")
           elseif kind == "RST_STREAM" then got[#got + 1] = id .. " reset " .. line:match("code=(%d+)") end
         end
-        assert.same({ "1 503", "3 200", "5 503", "7 reset 2", "9 200" }, got, out)
+        -- what was sent goes out before the RST_STREAM
+        assert.same({ "1 503", "3 200", "5 503", "7 200", "7 reset 2", "9 200" }, got, out)
       end, 60000)
     end)
     assert.truthy(stderr:find("ERR_H2LUA_CPU_BUDGET", 1, true), stderr)
@@ -328,6 +329,10 @@ describe("containment: the memory limit", function()
   end)
 
   it("without a limit, under ulimit -v 600000: a handler allocating without bound fails alone (503, curl --max-time 60), the next request is served, RSS back within 16 MiB of the start", function()
+    -- AddressSanitizer reserves terabytes of address space: no ulimit -v
+    if os.execute("ldd " .. H.shq(H.BIN) .. " 2>/dev/null | grep -q libasan") == true then
+      return pending("an AddressSanitizer build cannot run under ulimit -v")
+    end
     local path = script([[
   if path == "/tables" then local t = {} local i = 0 while true do i = i + 1 t[i] = { i } end end
 ]])
