@@ -41,8 +41,8 @@ int h2lua_guard_set_memory(lua_State *L, h2lua_rt *rt, size_t limit);
 size_t h2lua_guard_memory_limit(const h2lua_rt *rt);
 size_t h2lua_guard_memory_used(lua_State *L, const h2lua_rt *rt);
 
-/* A resume of |co| returned and left a hook on it: it goes if it is the
-   stop hook (a user's debug.sethook stays). */
+/* A resume of |co| whose run was marked to stop returned: the stop hook
+   goes (a user's debug.sethook stays). */
 void h2lua_guard_unhook(lua_State *co);
 /* A resume of |co| yielded because the stop hook killed its run: the
    stop error goes on |co|'s stack and the run counts as failed (returns

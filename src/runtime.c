@@ -370,13 +370,14 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
 static int run(lua_State *L, h2lua_rt *rt, lua_State *co, int nargs,
                int *nres) {
   lua_State *prev = rt->active;
-  unsigned prev_run = rt->active_run;
-  rt->active_run = ++rt->runs;
+  unsigned prev_run = rt->active_run, id = ++rt->runs;
+  rt->active_run = id;
   rt->active = co;
   int status = lua_resume(co, L, nargs, nres);
   rt->active = prev;
   rt->active_run = prev_run;
-  if (lua_gethook(co)) h2lua_guard_unhook(co);
+  /* (a stop hook set after this check goes by itself: the run is over) */
+  if (rt->stop_run == id) h2lua_guard_unhook(co);
   if (status == LUA_YIELD && rt->killed == co)
     status = h2lua_guard_killed(L, rt, co, *nres);
   return status;
