@@ -89,6 +89,22 @@ function M.handleSignals(on)
   core.signals(on ~= false)
 end
 
+-- h2lua.limits([{cpuBudget=ms, maxMemory=bytes}]) -> {cpuBudget=,
+-- maxMemory=, memoryUsed=}: the guards on the Lua code the loop runs
+-- (docs/api.md); sets those given (0 turns one off), returns them all.
+function M.limits(t)
+  if t ~= nil and type(t) ~= "table" then
+    errors.raise("ERR_INVALID_ARG_TYPE", "limits", "of type table", errors.describe(t))
+  end
+  for _, k in ipairs({ "cpuBudget", "maxMemory" }) do
+    local v = t and t[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0) then
+      errors.raise("ERR_INVALID_ARG_TYPE", "limits." .. k, "a number >= 0", errors.describe(v))
+    end
+  end
+  return core.limits(t)
+end
+
 -- h2lua.fetch(url[, options]) -> status, headers, body | nil, err
 function M.fetch(url, opts)
   return require("http2.fetch").fetch(url, opts)

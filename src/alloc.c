@@ -14,6 +14,8 @@
 
 typedef struct chunk {
   struct chunk *next;
+  char *carved; /* the end of the blocks carved from it (the newest chunk's
+                   is a->cur, written here by h2lua_alloc_trim) */
 } chunk;
 
 struct h2lua_alloc {
@@ -59,6 +61,7 @@ static __attribute__((noinline)) void *carve(h2lua_alloc *a, size_t cls) {
   if (a->cur == NULL || (size_t)(a->end - a->cur) < size) {
     chunk *c = malloc(CHUNK_SIZE);
     if (c == NULL) return NULL;
+    if (a->chunks && a->cur) a->chunks->carved = a->cur;
     c->next = a->chunks;
     a->chunks = c;
     a->cur = (char *)c + CLASS_STEP; /* the link, rounded to a class step */
@@ -67,6 +70,83 @@ static __attribute__((noinline)) void *carve(h2lua_alloc *a, size_t cls) {
   void *p = a->cur;
   a->cur += size;
   return p;
+}
+
+/* ---- giving chunks back ---- */
+
+static int by_address(const void *x, const void *y) {
+  const char *p = *(char *const *)x, *q = *(char *const *)y;
+  return p < q ? -1 : p > q;
+}
+
+/* The index of the chunk holding |p| in |v| (sorted), or n. */
+static size_t chunk_of(chunk **v, size_t n, const void *p) {
+  size_t lo = 0, hi = n;
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if ((const char *)v[mid] <= (const char *)p) lo = mid;
+    else hi = mid;
+  }
+  if (n && (const char *)p >= (const char *)v[lo] &&
+      (const char *)p < (const char *)v[lo] + CHUNK_SIZE)
+    return lo;
+  return n;
+}
+
+size_t h2lua_alloc_trim(h2lua_alloc *a) {
+  if (a->libc || a->chunks == NULL) return 0;
+  if (a->cur) a->chunks->carved = a->cur;
+  size_t n = 0;
+  for (chunk *c = a->chunks; c; c = c->next) n++;
+  chunk **v = malloc(n * sizeof(*v));
+  size_t *freed = calloc(n, sizeof(*freed));
+  if (v == NULL || freed == NULL) {
+    free(v);
+    free(freed);
+    return 0;
+  }
+  size_t i = 0;
+  for (chunk *c = a->chunks; c; c = c->next) v[i++] = c;
+  qsort(v, n, sizeof(*v), by_address);
+  /* the free bytes of each chunk: all of its carved bytes means unused */
+  for (size_t cls = 0; cls < NCLASSES; cls++)
+    for (void *p = a->free_list[cls]; p; p = *(void **)p) {
+      size_t k = chunk_of(v, n, p);
+      if (k < n) freed[k] += (cls + 1) * CLASS_STEP;
+    }
+  size_t dead = 0;
+  for (i = 0; i < n; i++) {
+    size_t carved = (size_t)(v[i]->carved - ((char *)v[i] + CLASS_STEP));
+    freed[i] = freed[i] == carved; /* now: whether it goes */
+    dead += freed[i];
+  }
+  if (dead) {
+    for (size_t cls = 0; cls < NCLASSES; cls++) {
+      void **link = &a->free_list[cls];
+      while (*link) {
+        void *p = *link;
+        size_t k = chunk_of(v, n, p);
+        if (k < n && freed[k]) *link = *(void **)p;
+        else link = (void **)p;
+      }
+    }
+    chunk **link = &a->chunks;
+    while (*link) {
+      chunk *c = *link;
+      size_t k = chunk_of(v, n, c);
+      if (k < n && freed[k]) {
+        *link = c->next;
+        if (a->cur && a->cur >= (char *)c && a->cur <= (char *)c + CHUNK_SIZE)
+          a->cur = a->end = NULL;
+        free(c);
+      } else {
+        link = &c->next;
+      }
+    }
+  }
+  free(v);
+  free(freed);
+  return dead * CHUNK_SIZE;
 }
 
 static inline void *small_alloc(h2lua_alloc *a, size_t cls) {

@@ -18,6 +18,10 @@ h2lua_alloc *h2lua_alloc_new(void);
 void h2lua_alloc_free(h2lua_alloc *a);
 /* The lua_Alloc function; |ud| is the allocator. */
 void *h2lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Gives back to malloc every chunk none of whose small blocks is in use
+   (after a burst, e.g. a handler that failed at the memory limit); slow,
+   in the number of free blocks. Returns the bytes given back. */
+size_t h2lua_alloc_trim(h2lua_alloc *a);
 /* Bytes handed out and not yet freed. */
 size_t h2lua_alloc_used(const h2lua_alloc *a);
 

@@ -176,6 +176,32 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
   h2lua_pump(rt);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+  h2lua_conn *c = arg;
+  h2lua_rt *rt = c->rt;
+  enter(c);
+  if (c->owner && c->cb->deadline) c->cb->deadline(c->owner, c);
+  leave(c);
+  h2lua_pump(rt);
+}
+
+static struct timeval tv_of(double ms) {
+  struct timeval tv = {(time_t)(ms / 1000),
+                       (suseconds_t)((ms - (double)(time_t)(ms / 1000) * 1000) * 1000)};
+  return tv;
+}
+
+void h2lua_conn_deadline(h2lua_conn *c, double ms) {
+  if (ms <= 0) {
+    if (c->deadline) evtimer_del(c->deadline);
+    return;
+  }
+  if (c->deadline == NULL) c->deadline = evtimer_new(c->rt->base, on_deadline, c);
+  if (c->deadline == NULL) return;
+  struct timeval tv = tv_of(ms);
+  evtimer_add(c->deadline, &tv);
+}
+
 /* ---- after the owner let go ---- */
 
 static void orphan_close(evutil_socket_t fd, short what, void *arg) {
@@ -228,6 +254,10 @@ static void close_now_or_later(h2lua_conn *c, int graceful) {
     event_free(c->timer);
     c->timer = NULL;
   }
+  if (c->deadline) {
+    event_free(c->deadline);
+    c->deadline = NULL;
+  }
   if (!graceful || c->bev == NULL || c->rt->closing) {
     conn_free(c);
     return;
@@ -246,6 +276,7 @@ static void conn_free(h2lua_conn *c) {
   if (c->h.listed) h2lua_handle_unlist(&c->h);
   if (c->lookup) evdns_getaddrinfo_cancel(c->lookup); /* its callback ignores a cancel */
   if (c->timer) event_free(c->timer);
+  if (c->deadline) event_free(c->deadline);
   if (c->close_timer) event_free(c->close_timer);
   if (c->bev) bufferevent_free(c->bev);
   free(c);

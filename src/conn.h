@@ -1,7 +1,7 @@
 /*
  * The connection under a session: a bufferevent, plain or TLS; the
  * protocol choice (the first bytes of a plaintext connection, ALPN over
- * TLS); connecting for clients; an inactivity timeout; and a deferred,
+ * TLS); connecting for clients; an inactivity timeout and a deadline; and a deferred,
  * graceful close that gets the last frames out before the socket goes.
  * It tells its owner what happens through the callbacks it was made with,
  * and ends every libevent callback with the pump.
@@ -41,6 +41,8 @@ typedef struct h2lua_conn_cbs {
                  const char *why);
   /* No bytes either way for the timeout set. */
   void (*timeout)(void *owner, h2lua_conn *c);
+  /* The time set with h2lua_conn_deadline came. */
+  void (*deadline)(void *owner, h2lua_conn *c);
 } h2lua_conn_cbs;
 
 struct h2lua_conn {
@@ -55,6 +57,7 @@ struct h2lua_conn {
   /* inactivity timeout */
   struct event *timer;
   double timeout_ms, last_activity;
+  struct event *deadline; /* the owner's own timeouts (bytes do not defer it) */
   /* closing */
   struct event *close_timer;
   size_t discarded;
@@ -98,6 +101,9 @@ int h2lua_conn_write_buffer(h2lua_conn *c, struct evbuffer *buf);
 void h2lua_conn_pause_read(h2lua_conn *c, int paused);
 /* 'timeout' after |ms| without bytes in or out; 0 turns it off. */
 void h2lua_conn_set_timeout(h2lua_conn *c, double ms);
+/* deadline() in |ms| whatever arrives meanwhile (replacing the one set);
+   0 clears it. */
+void h2lua_conn_deadline(h2lua_conn *c, double ms);
 /* The SSL of a TLS connection, or NULL. */
 SSL *h2lua_conn_ssl(const h2lua_conn *c);
 

@@ -66,6 +66,7 @@ static void respond_error(h1_state *h, int status, const char *reason) {
 
 static int on_message_begin(http_parser *p) {
   h1_state *h = p->data;
+  if (h->se->hb_since == 0) h->se->hb_since = h2lua_now(); /* headersTimeout */
   evbuffer_drain(h->req, evbuffer_get_length(h->req));
   h->nheaders = h->header_bytes = h->url_len = 0;
   h->last = LAST_NONE;
@@ -244,6 +245,7 @@ static const char *find_header(h1_state *h, const char *name) {
 static int on_headers_complete(http_parser *p) {
   h1_state *h = p->data;
   h2lua_session *se = h->se;
+  se->hb_since = 0;
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* no value */
   evbuffer_add(h->req, "", 1); /* end of the url or of the last value */
   h->keep_alive = http_should_keep_alive(p) && !h->draining;

@@ -149,6 +149,9 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
   h2lua_session *se = user_data;
   h2_state *s = se->ps;
   if (s->goaway_fatal) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  /* a header block ends with its last frame (or one nghttp2 refused
+     midway, with the next frame) */
+  if (hd->type != NGHTTP2_CONTINUATION) se->hb_since = 0;
   if (se->is_client || hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0)
     return 0;
   int32_t id = hd->stream_id;
@@ -260,6 +263,9 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     set_stream(se, frame->hd.stream_id, st);
     h2lua_stream_opened(st);
     st->first_header = st->start_time; /* it starts with this block */
+    se->hb_since = st->start_time;      /* for headersTimeout */
+  } else if (st && !se->is_client) {
+    se->hb_since = h2lua_now(); /* trailers */
   }
   if (st) {
     st->block_start = st->hdrs.n;
@@ -347,6 +353,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   se->frames_received++;
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
+    se->hb_since = 0; /* the block is complete */
     if (st == NULL || st->closed) break;
     if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       if (end) st->remote_ended = 1; /* said by the STREAM event itself */

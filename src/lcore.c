@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bind.h"
+#include "guard.h"
 #include "h2lua.h"
 #include "loop.h"
 #include "util.h"
@@ -15,7 +16,7 @@
 static const char RT_KEY = 'r';
 
 /* core.init{dispatch=, traceback=, drain=, failed=, stream_entry=,
-   single=, sensitive=, respond=, finish=, headers_mt=} -> nil: the Lua
+   single=, sensitive=, respond=, finish=, headers_mt=, stopped=} -> nil: the Lua
    values the engine calls or builds with (those given are replaced) */
 static int lcore_init(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
@@ -31,6 +32,7 @@ static int lcore_init(lua_State *L) {
       {"respond", offsetof(h2lua_rt, respond_ref)},
       {"finish", offsetof(h2lua_rt, finish_ref)},
       {"headers_mt", offsetof(h2lua_rt, headers_mt_ref)},
+      {"stopped", offsetof(h2lua_rt, stopped_ref)},
   };
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     if (lua_getfield(L, 1, fields[i].k) == LUA_TNIL) {
@@ -155,6 +157,34 @@ static int lcore_signals(lua_State *L) {
   return 0;
 }
 
+/* core.limits([{cpuBudget=ms, maxMemory=bytes}]) -> {cpuBudget=, maxMemory=,
+   memoryUsed=}: sets the guards given (0: off), returns them all */
+static int lcore_limits(lua_State *L) {
+  h2lua_rt *rt = h2lua_rt_get(L);
+  if (lua_istable(L, 1)) {
+    if (lua_getfield(L, 1, "cpuBudget") != LUA_TNIL) {
+      lua_Number ms = luaL_checknumber(L, -1);
+      luaL_argcheck(L, ms >= 0, 1, "cpuBudget is >= 0");
+      h2lua_guard_set_budget(rt, ms);
+    }
+    if (lua_getfield(L, 1, "maxMemory") != LUA_TNIL) {
+      lua_Number n = luaL_checknumber(L, -1);
+      luaL_argcheck(L, n >= 0, 1, "maxMemory is >= 0");
+      if (h2lua_guard_set_memory(L, rt, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n) != 0)
+        return luaL_error(L, "out of memory");
+    }
+    lua_pop(L, 2);
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, h2lua_guard_budget(rt));
+  lua_setfield(L, -2, "cpuBudget");
+  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_limit(rt));
+  lua_setfield(L, -2, "maxMemory");
+  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_used(L, rt));
+  lua_setfield(L, -2, "memoryUsed");
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
     {"init", lcore_init},           {"stats", lcore_stats},
     {"date", lcore_date},           {"strerror", lcore_strerror},
@@ -164,6 +194,7 @@ static const luaL_Reg core_funcs[] = {
     {"now", lcore_now},             {"timer_arm", lcore_timer_arm},
     {"want_tick", lcore_want_tick}, {"ref", lcore_ref},
     {"signals", lcore_signals},     {"listeners_changed", lcore_listeners_changed},
+    {"limits", lcore_limits},
     {NULL, NULL},
 };
 

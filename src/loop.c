@@ -7,6 +7,8 @@
 #include <math.h>
 #include <signal.h>
 
+#include "guard.h"
+
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
   h2lua_rt *rt = arg;
   h2lua_queue(rt, H2LUA_EV_TIMER, NULL);
@@ -26,6 +28,7 @@ int h2lua_loop_run(h2lua_rt *rt, lua_State *L) {
   rt->L = L;
   rt->running = 1;
   rt->stopped = 0;
+  h2lua_guard_loop(rt, 1);
   while (!rt->stopped) {
     h2lua_pump(rt);
     if (rt->want_tick) {
@@ -38,6 +41,7 @@ int h2lua_loop_run(h2lua_rt *rt, lua_State *L) {
                                                 : EVLOOP_ONCE) < 0)
       break;
   }
+  h2lua_guard_loop(rt, 0);
   rt->running = 0;
   rt->L = saved;
   return 0;
@@ -73,7 +77,9 @@ void h2lua_loop_signals(h2lua_rt *rt, int on) {
   if (on) {
     evsignal_add(rt->sigint, NULL);
     evsignal_add(rt->sigterm, NULL);
+    h2lua_guard_signals(rt, 1); /* in front of libevent's handlers */
   } else {
+    h2lua_guard_signals(rt, 0);
     evsignal_del(rt->sigint);
     evsignal_del(rt->sigterm);
   }

@@ -90,6 +90,24 @@ static int lserver_options(lua_State *L) {
   return 0;
 }
 
+/* core.server_timeouts(box, handshake, preface, headers, idle) -> nil: ms
+   (0: none) for connections accepted from now on */
+static int lserver_timeouts(lua_State *L) {
+  h2lua_server *sv = check_server(L);
+  double v[4];
+  for (int i = 0; i < 4; i++) {
+    v[i] = luaL_checknumber(L, i + 2);
+    luaL_argcheck(L, v[i] >= 0, i + 2, "a timeout is >= 0");
+  }
+  if (sv == NULL) return 0;
+  h2lua_timeouts *t = &sv->cfg->timeouts;
+  t->handshake = v[0];
+  t->preface = v[1];
+  t->headers = v[2];
+  t->idle = v[3];
+  return 0;
+}
+
 /* core.server_set_context(box, tls_context) -> nil: the context for new
    connections (certificate reload without restart) */
 static int lserver_set_context(lua_State *L) {
@@ -115,6 +133,7 @@ const luaL_Reg h2lua_server_funcs[] = {
     {"server_ref", lserver_ref},
     {"server_settings", lserver_settings},
     {"server_options", lserver_options},
+    {"server_timeouts", lserver_timeouts},
     {"server_set_context", lserver_set_context},
     {"server_add_context", lserver_add_context},
     {NULL, NULL},

@@ -24,6 +24,10 @@ static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s [options] [script [args]]\n"
           "  -e CODE   run CODE (then the event loop)\n"
+          "  --max-memory SIZE  the Lua state's memory limit (bytes, or with\n"
+          "            k, m, g); a callback that passes it fails (default: none)\n"
+          "  --cpu-budget MS    the CPU time one run of a callback may take\n"
+          "            (default 10000; 0: no limit)\n"
           "  -v        print the version and exit\n"
           "  -h        print this help and exit\n"
           "With no script and no -e, reads the script from standard input.\n",
@@ -62,6 +66,44 @@ static void set_paths(lua_State *L) {
     h2lua_bytecode_searcher(L, H2LUA_LUADIR, H2LUA_LUADIR, NULL, NULL);
 }
 
+/* A size with an optional k, m or g suffix; -1 when malformed. */
+static double parse_size(const char *s) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || v < 0) return -1;
+  if (*end == 'k' || *end == 'K') v *= 1024, end++;
+  else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
+  else if (*end == 'g' || *end == 'G') v *= 1024.0 * 1024 * 1024, end++;
+  return *end ? -1 : v;
+}
+
+/* After a memory error the runtime calls this (registry "h2lua.trim"):
+   the allocator gives back the chunks it no longer uses. */
+static int trim(lua_State *L) {
+  h2lua_alloc_trim(lua_touserdata(L, lua_upvalueindex(1)));
+  return 0;
+}
+
+/* h2lua_core.limits{...} with the command line's limits. */
+static int set_limits(lua_State *L, double max_memory, double cpu_budget) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "h2lua_core");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return -1;
+  lua_getfield(L, -1, "limits");
+  lua_createtable(L, 0, 2);
+  if (max_memory >= 0) {
+    lua_pushnumber(L, max_memory);
+    lua_setfield(L, -2, "maxMemory");
+  }
+  if (cpu_budget >= 0) {
+    lua_pushnumber(L, cpu_budget);
+    lua_setfield(L, -2, "cpuBudget");
+  }
+  int rv = lua_pcall(L, 1, 0, 0) == LUA_OK ? 0 : -1;
+  lua_pop(L, 1);
+  return rv;
+}
+
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (msg == NULL) msg = lua_pushfstring(L, "(error object is a %s value)",
@@ -80,10 +122,33 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "h2lua_core");
   lua_pop(L, 1);
   set_paths(L);
+  void *ud;
+  lua_getallocf(L, &ud);
+  if (lua_getallocf(L, NULL) == h2lua_alloc_fn) {
+    lua_pushlightuserdata(L, ud);
+    lua_pushcclosure(L, trim, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "h2lua.trim");
+  }
 
   const char *mode = "file", *what = NULL;
+  double max_memory = -1, cpu_budget = -1;
   int first = 1;
   while (first < argc && argv[first][0] == '-' && argv[first][1]) {
+    if ((strcmp(argv[first], "--max-memory") == 0 ||
+         strcmp(argv[first], "--cpu-budget") == 0) && first + 1 < argc) {
+      int mem = argv[first][2] == 'm';
+      double v = parse_size(argv[first + 1]);
+      if (v < 0 || (!mem && strpbrk(argv[first + 1], "kKmMgG"))) {
+        fprintf(stderr, "h2lua: %s: not a %s: %s\n", argv[first],
+                mem ? "size" : "number of ms", argv[first + 1]);
+        lua_pushinteger(L, 2);
+        return 1;
+      }
+      if (mem) max_memory = v;
+      else cpu_budget = v;
+      first += 2;
+      continue;
+    }
     if (strcmp(argv[first], "-v") == 0) {
       printf("h2lua %s (%s)\n", PACKAGE_VERSION, LUA_RELEASE);
       lua_pushinteger(L, 0);
@@ -105,6 +170,12 @@ static int pmain(lua_State *L) {
       lua_pushinteger(L, 2);
       return 1;
     }
+  }
+  if ((max_memory >= 0 || cpu_budget >= 0) &&
+      set_limits(L, max_memory, cpu_budget) != 0) {
+    fprintf(stderr, "h2lua: %s\n", lua_tostring(L, -1));
+    lua_pushinteger(L, 1);
+    return 1;
   }
   if (what == NULL) {
     if (first < argc) what = argv[first];

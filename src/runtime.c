@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "guard.h"
 
 
 /* What a worker yields when its function returned: it is idle again. */
@@ -338,19 +339,48 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
       lua_pushnil(L);
     lua_pushvalue(co, -1);
     lua_xmove(co, L, 1);
-    lua_pushthread(co);
-    lua_xmove(co, L, 1);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    if (status == LUA_ERRMEM) {
+      /* what the callback held goes first: the policy needs memory (a
+         memory error gets no traceback) */
+      h2lua_closethread(co, L);
+      h2lua_guard_reclaim(L, rt);
+      lua_pushnil(L);
+    } else {
+      lua_pushthread(co);
+      lua_xmove(co, L, 1);
+    }
+    lua_pushboolean(L, status == LUA_ERRMEM);
+    rt->unlimited++; /* the owner's policy gets its memory */
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
       const char *msg = lua_tostring(L, -1);
       fprintf(stderr, "h2lua: error in callback: %s\n", msg ? msg : "?");
     }
+    rt->unlimited--;
     lua_settop(L, top);
   }
-  h2lua_closethread(co, L);
+  if (status != LUA_ERRMEM) h2lua_closethread(co, L);
   if (slot >= 0) { /* reset: it starts the worker afresh next time */
     rt->slot_fresh[slot] = 1;
     rt->free_slots[rt->nfree++] = slot;
   }
+}
+
+/* Resumes |co| as a run of its own: the guards (guard.c) see which
+   coroutine runs, and a stop hook does not outlive the run. */
+static int run(lua_State *L, h2lua_rt *rt, lua_State *co, int nargs,
+               int *nres) {
+  lua_State *prev = rt->active;
+  unsigned prev_run = rt->active_run, id = ++rt->runs;
+  rt->active_run = id;
+  rt->active = co;
+  int status = lua_resume(co, L, nargs, nres);
+  rt->active = prev;
+  rt->active_run = prev_run;
+  /* (a stop hook set after this check goes by itself: the run is over) */
+  if (rt->stop_run == id) h2lua_guard_unhook(co);
+  if (status == LUA_YIELD && rt->killed == co)
+    status = h2lua_guard_killed(L, rt, co, *nres);
+  return status;
 }
 
 static lua_State *new_coroutine(lua_State *L, h2lua_rt *rt, int *anchored) {
@@ -394,7 +424,7 @@ void h2lua_spawn(lua_State *L, h2lua_rt *rt, int nargs) {
   }
   lua_xmove(L, co, nargs + 2);
   int nres = 0;
-  int status = lua_resume(co, L, nargs + 2, &nres);
+  int status = run(L, rt, co, nargs + 2, &nres);
   settle(L, rt, co, status, nres);
   if (!anchored) lua_pop(L, 1);
 }
@@ -407,7 +437,7 @@ void h2lua_resume(lua_State *L, h2lua_rt *rt, int co_idx, int nargs) {
   }
   lua_xmove(L, co, nargs);
   int nres = 0;
-  int status = lua_resume(co, L, nargs, &nres);
+  int status = run(L, rt, co, nargs, &nres);
   settle(L, rt, co, status, nres);
 }
 
@@ -464,6 +494,7 @@ static int rt_gc(lua_State *L) {
   if (rt->sigterm) event_free(rt->sigterm);
   event_base_free(rt->base);
   rt->base = NULL;
+  h2lua_guard_close(L, rt);
   h2lua_block_drain();
   return 0;
 }
@@ -475,7 +506,7 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
                  &rt->pool_ref,      &rt->ours_ref,
                  &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
                  &rt->sensitive_ref,    &rt->stream_mt_ref,  &rt->respond_ref,
-                 &rt->finish_ref, &rt->headers_mt_ref};
+                 &rt->finish_ref,       &rt->headers_mt_ref, &rt->stopped_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;
   rt->base = event_base_new();

@@ -133,7 +133,18 @@ struct h2lua_rt {
   int *free_refs;
   size_t nfree_refs, free_refs_cap;
   int stream_entry_ref, single_ref, sensitive_ref,
-      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref;
+      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref, stopped_ref;
+  /* guard.c: the coroutine being resumed and its run (every resume is a
+     new run), read by signal handlers; the run to stop and why; the
+     memory limit lifted; the limiting allocator */
+  lua_State *volatile active;
+  volatile unsigned active_run;
+  unsigned runs;
+  volatile unsigned stop_run;
+  volatile int stop_why;
+  lua_State *killed; /* the coroutine the stop hook made yield */
+  int unlimited;
+  void *limiter;
   /* the coroutine pool (runtime.c) */
 #define H2LUA_POOL_MAX 256
   lua_State *slots[H2LUA_POOL_MAX];

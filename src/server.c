@@ -29,6 +29,105 @@ static void queue_session(h2lua_session *se, int type, int http1) {
   ev->u.session.http1 = http1;
 }
 
+/* ---- the server's timeouts ----
+
+   One deadline per connection: before the protocol is known, the TLS
+   handshake or the first bytes; after, it is re-armed at each expiry for
+   the earliest moment something could be overdue given what it sees (the
+   preface, a header block begun at se->hb_since, no open stream), so no
+   request pays for a timer. An idle session is noticed at the first check
+   that finds it so: at most min(headersTimeout, keepAliveTimeout) after
+   its last stream closed. */
+
+enum { WATCH_NONE, WATCH_PREFACE, WATCH_HEADERS, WATCH_IDLE };
+
+static double earlier(double next, double ms) {
+  return ms > 0 && (next <= 0 || ms < next) ? ms : next;
+}
+
+/* Which timeout ran out now (WATCH_*), else *next: ms to the next check. */
+static int check_watch(h2lua_session *se, const h2lua_timeouts *t, double now,
+                       double *next) {
+  int h2 = h2lua_h2_ngh(se) != NULL;
+  if (h2 != se->watch_h2) { /* upgraded from HTTP/1.1: the preface is due */
+    se->watch_start = now;
+    se->watch_h2 = h2;
+  }
+  *next = 0;
+  int preface = h2 && se->frames_received == 0;
+  if (preface && t->preface > 0) {
+    double due = se->watch_start + t->preface;
+    if (now >= due) return WATCH_PREFACE;
+    *next = earlier(*next, due - now);
+  }
+  if (t->headers > 0) {
+    if (se->hb_since > 0) {
+      double due = se->hb_since + t->headers;
+      if (now >= due) return WATCH_HEADERS;
+      *next = earlier(*next, due - now);
+    } else {
+      *next = earlier(*next, t->headers); /* a block may begin any time */
+    }
+  }
+  if (t->idle > 0) {
+    if (se->home.nopen == 0 && se->hb_since == 0 && !preface) {
+      if (se->idle_since == 0 || se->idle_count != se->home.stream_count) {
+        se->idle_since = now; /* idle since the last check at least */
+        se->idle_count = se->home.stream_count;
+      }
+      double due = se->idle_since + t->idle;
+      if (now >= due) return WATCH_IDLE;
+      *next = earlier(*next, due - now);
+    } else {
+      se->idle_since = 0;
+      *next = earlier(*next, t->idle);
+    }
+  }
+  return WATCH_NONE;
+}
+
+static const char h1_timeout_response[] =
+    "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+static void on_deadline(void *owner, h2lua_conn *c) {
+  h2lua_session *se = owner;
+  h2lua_config *cfg = se->cfg;
+  if (se->torn_down) return;
+  if (se->proto == NULL) {
+    /* no handshake or no first bytes in time: closed, nothing sent */
+    if (c->tls && !c->connected && cfg->server) {
+      static const char why[] = "ERR_TLS_HANDSHAKE_TIMEOUT TLS handshake timeout";
+      h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_TLS_ERROR, cfg->server);
+      if (ev) {
+        memcpy(ev->u.peer.host, se->remote.host, sizeof(ev->u.peer.host));
+        ev->u.peer.port = se->remote.port;
+        h2lua_event_data(ev, why, sizeof(why) - 1);
+      }
+    }
+    h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+    return;
+  }
+  double next;
+  int what = check_watch(se, &cfg->timeouts, h2lua_now(), &next);
+  if (what == WATCH_NONE) {
+    if (next > 0) h2lua_conn_deadline(c, next);
+    return;
+  }
+  if (h2lua_h2_ngh(se)) { /* GOAWAY, then the connection closes */
+    h2lua_h2_destroy(se, NGHTTP2_NO_ERROR);
+    return;
+  }
+  if (what == WATCH_HEADERS && se->proto == &h2lua_h1_proto)
+    h2lua_conn_write(c, h1_timeout_response, sizeof(h1_timeout_response) - 1);
+  h2lua_session_teardown(se, NGHTTP2_CANCEL, 1);
+}
+
+/* The first deadline of an accepted connection, or of its protocol. */
+static void watch(h2lua_session *se, h2lua_conn *c, double ms) {
+  se->watch_start = h2lua_now();
+  h2lua_conn_deadline(c, ms);
+}
+
 /* The connection decided its protocol: start it. */
 static void on_open(void *owner, h2lua_conn *c, int proto) {
   h2lua_session *se = owner;
@@ -47,9 +146,21 @@ static void on_open(void *owner, h2lua_conn *c, int proto) {
     }
     queue_session(se, H2LUA_EV_SESSION, 1);
   } else {
-    /* TLS is up but speaks neither: 'unknownProtocol' decides */
+    /* TLS is up but speaks neither: 'unknownProtocol' decides (and
+       unknownProtocolTimeout) */
+    h2lua_conn_deadline(c, 0);
     queue_session(se, H2LUA_EV_UNKNOWN_PROTOCOL, 0);
+    return;
   }
+  if (se->torn_down) return;
+  /* over TLS the preface (or the first request) counts from the
+     handshake; in plaintext, from the accept */
+  double next;
+  if (c->tls) se->watch_start = h2lua_now();
+  if (proto == H2LUA_PROTO_H1) se->hb_since = se->watch_start;
+  se->watch_h2 = proto == H2LUA_PROTO_H2;
+  check_watch(se, &cfg->timeouts, h2lua_now(), &next);
+  h2lua_conn_deadline(c, next);
 }
 
 static const h2lua_conn_cbs conn_cbs = {
@@ -58,6 +169,7 @@ static const h2lua_conn_cbs conn_cbs = {
     .writable = h2lua_session_on_writable,
     .closed = h2lua_session_on_closed,
     .timeout = h2lua_session_on_timeout,
+    .deadline = on_deadline,
 };
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
@@ -81,6 +193,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
     h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
   } else {
     h2lua_session_attach(se, c);
+    watch(se, c, ssl ? sv->cfg->timeouts.handshake : sv->cfg->timeouts.preface);
   }
   h2lua_pump(rt);
 }
@@ -164,6 +277,11 @@ h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
   cfg->limits.max_session_memory = 10 * 1024 * 1024;
   cfg->limits.max_invalid_frames = 1000;
   cfg->limits.max_rejected_streams = 100;
+  /* h2lua's own (docs/api.md) */
+  cfg->timeouts.handshake = 10000;
+  cfg->timeouts.preface = 10000;
+  cfg->timeouts.headers = 20000;
+  cfg->timeouts.idle = 120000;
   sv->sni.ask = ask_lua;
   sv->sni.ud = sv;
   if (tls) h2lua_server_set_context(sv, tls);

@@ -73,6 +73,15 @@ typedef struct h2lua_limits {
   int padding;                   /* PADDING_STRATEGY_* */
 } h2lua_limits;
 
+/* A server's timeouts for the connections it accepts, in ms (0: none).
+   Unlike the inactivity timeout, bytes arriving do not defer them. */
+typedef struct h2lua_timeouts {
+  double handshake;  /* TLS: accepted -> handshake done */
+  double preface;    /* accepted (TLS: handshake done) -> the HTTP/2 preface in */
+  double headers;    /* a header block (HTTP/1.1: a request head) begun -> complete */
+  double idle;       /* a session without open streams (keep-alive) */
+} h2lua_timeouts;
+
 /* What a server gives every session it accepts (refcounted: sessions
    outlive their server). */
 typedef struct h2lua_config {
@@ -82,6 +91,7 @@ typedef struct h2lua_config {
   nghttp2_settings_entry settings[H2LUA_MAX_SETTINGS];
   size_t nsettings;
   h2lua_limits limits;
+  h2lua_timeouts timeouts;
   int allow_http1;
 } h2lua_config;
 
@@ -104,6 +114,11 @@ struct h2lua_session {
   int fast_ref;
   unsigned fast_gen;
   h2lua_addr local, remote;
+  /* the server's timeouts: since when a header block is being received
+     (set by the protocols; 0: none), and what server.c's checks saw */
+  double hb_since, watch_start, idle_since;
+  uint32_t idle_count;
+  int watch_h2;
   /* metrics */
   double start_time;
   uint64_t bytes_read, bytes_written, frames_received, frames_sent;

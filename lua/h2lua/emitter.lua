@@ -157,6 +157,21 @@ function Emitter:emit(name, ...)
   return true
 end
 
+-- Emitter.emit_guarded(obj, what, name, ...) -> whether there were
+-- listeners. For the lifecycle events the runtime emits before its own
+-- cleanup ('close', 'error', 'aborted', ...): an error a listener raises is
+-- reported on stderr with |what| emitted it, and does not propagate, so the
+-- cleanup after it always runs. Listeners after the failing one are not
+-- called (as with emit).
+function Emitter.emit_guarded(obj, what, name, ...)
+  local ok, r = xpcall(obj.emit, sched.msgh, obj, name, ...)
+  if ok then return r end
+  io.stderr:write("h2lua: error in a '", tostring(name), "' listener of ", what, ": ",
+    tostring(r), "\n")
+  if type(r) == "table" and r.stack then io.stderr:write(r.stack, "\n") end
+  return true
+end
+
 -- emitter:listenerCount(name) -> integer
 function Emitter:listenerCount(name)
   local evs = get(self, "_events")

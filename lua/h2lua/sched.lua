@@ -39,9 +39,17 @@ local function msgh(e)
 end
 
 -- A callback raised in coroutine |co| (dead, its stack kept): the
--- traceback is taken from it, then the owner's error policy runs.
-local function failed(owner, err, co)
-  if type(err) == "table" then
+-- traceback is taken from it, then the owner's error policy runs. A
+-- memory error (|memerr|; |co| is nil, closed to free what it held)
+-- becomes ERR_H2LUA_MEMORY.
+local function failed(owner, err, co, memerr)
+  if memerr then
+    local limit = core.limits().maxMemory
+    err = require("h2lua.errors").new("ERR_H2LUA_MEMORY", tostring(err) ..
+      (limit > 0 and (" (the Lua state's limit is " .. limit .. " bytes)") or ""))
+  end
+  if co == nil then -- closed already (a memory error): no traceback
+  elseif type(err) == "table" then
     if err.stack == nil then pcall(function() err.stack = traceback(co, "", 0) end) end
   else
     err = traceback(co, tostring(err), 0)
@@ -117,7 +125,16 @@ local function on_core(ev, a, b, c, d, e, f, g)
   if h then return h(a, b, c, d, e, f, g) end
 end
 
-core.init { dispatch = on_core, traceback = msgh, drain = drain, failed = failed }
+-- The error a run the guards stop raises (|why|: 1 the CPU budget of
+-- |budget| ms, 2 a signal).
+local function stopped(why, budget)
+  local errors = require "h2lua.errors"
+  if why == 1 then return errors.new("ERR_H2LUA_CPU_BUDGET", math.floor(budget)) end
+  return errors.new("ERR_H2LUA_INTERRUPTED")
+end
+
+core.init { dispatch = on_core, traceback = msgh, drain = drain, failed = failed,
+  stopped = stopped }
 M.core = core
 M.on_core = on_core
 M.DONE = DONE

@@ -16,13 +16,38 @@ Server.__name = "h2lua.Server"
 local live = {}  -- listening servers, for shutdown
 Server.live = live
 
+-- h2lua's timeouts (beyond Node.js; docs/api.md), in ms, 0 for none:
+-- fields of the server, read by listen().
+local TIMEOUTS = {
+  handshakeTimeout = 10000,  -- TLS: the handshake done (Node's option; its default is 120000)
+  prefaceTimeout = 10000,    -- the first bytes, then the HTTP/2 connection preface
+  headersTimeout = 20000,    -- a header block (HTTP/1.1: a request head) complete
+  keepAliveTimeout = 120000, -- a session without open streams
+}
+Server.TIMEOUTS = TIMEOUTS
+
 -- Server._new(options) -> server (options validated by the caller)
 function Server._new(options)
-  return setmetatable({
+  local self = setmetatable({
     _options = options, _settings = options.settings, _sessions = {},
     _nsessions = 0, listening = false, timeout = 0, _events = false, _stream_fn = false,
     _compat = false,
   }, Server)
+  for name, default in pairs(TIMEOUTS) do
+    local v = options[name]
+    if v == nil then v = default end
+    self[name] = v
+  end
+  return self
+end
+
+local function check_timeouts(self)
+  for name in pairs(TIMEOUTS) do
+    local v = self[name]
+    if type(v) ~= "number" or v ~= v or v < 0 then
+      errors.raise("ERR_INVALID_ARG_TYPE", "server." .. name, "a number of ms (>= 0)", errors.describe(v))
+    end
+  end
 end
 
 -- The SETTINGS a server sends: its own, with maxConcurrentStreams 100
@@ -60,6 +85,7 @@ function methods:listen(port, host, backlog, cb)
     errors.raise("ERR_SOCKET_BAD_PORT", "Port should be >= 0 and < 65536. Received " .. tostring(port) .. ".")
   end
   if self._box then errors.raise("ERR_SERVER_ALREADY_LISTEN") end
+  check_timeouts(self)
   if cb ~= nil then self:once("listening", cb) end
   local box, real_port, addr, family = core.listen(self, host, port, backlog, self._tls)
   if not box then
@@ -77,6 +103,8 @@ function methods:listen(port, host, backlog, cb)
   live[self] = true
   core.server_settings(box, settings.flatten(advertised(self._settings)))
   core.server_options(box, self._options)
+  core.server_timeouts(box, self.handshakeTimeout, self.prefaceTimeout,
+    self.headersTimeout, self.keepAliveTimeout)
   for host, ctx in pairs(self._sni or {}) do core.server_add_context(box, host, ctx) end
   emit_later(self, "listening")
   return self

@@ -10,6 +10,7 @@ local core = sched.core
 
 local settings_mod = require "http2.settings"
 local perf = require "h2lua.perf"
+local guarded = Emitter.emit_guarded
 
 local Session = {}
 local methods = Emitter.extend({})
@@ -694,10 +695,32 @@ function methods:_sticky(name)
   return nil
 end
 
+-- What the runtime does once a session closed, once.
+local function session_cleanup(self)
+  if rawget(self, "_cleaned") then return end
+  self._cleaned = true
+  self:_closewaiters()
+  if self._server then self._server:_removesession(self) end
+end
+
+-- The session ended: 'error' (destroyed with one), 'close', then the
+-- runtime's cleanup, which a listener's error never skips. A server
+-- session's error also goes to the server's 'sessionError' (Node.js
+-- listens on every server session for that), so one nobody handles is not
+-- raised; a client session's unhandled error is raised after the cleanup.
 local function session_closed(self)
   local err = self._destroy_err
-  if err ~= nil and (not self._soft_err or self:listenerCount("error") > 0) then
-    self:emit("error", err)
+  local server = self._server
+  local unhandled = false
+  if err ~= nil then
+    if self:listenerCount("error") > 0 then
+      guarded(self, "Http2Session", "error", err)
+    elseif server == nil and not self._soft_err then
+      unhandled = true -- a soft error (a peer's GOAWAY code) is told only to listeners
+    end
+    if server and self._error_told ~= err then
+      guarded(server, "Http2Server", "sessionError", err, self)
+    end
   end
   local cancel = errors.new("ERR_HTTP2_PING_CANCEL")
   cancel.message = "HTTP2 ping cancelled"
@@ -710,9 +733,17 @@ local function session_closed(self)
   end
   perf.session_entry(self)
   self._close_emitted = true
-  self:emit("close")
-  self:_closewaiters()
-  if self._server then self._server:_removesession(self) end
+  guarded(self, "Http2Session", "close")
+  session_cleanup(self)
+  if unhandled then error(err, 0) end
+end
+
+-- An error in a coroutine the session owns (its close above, stopped by
+-- the CPU budget, say): reported; a closed session is cleaned up anyway.
+function methods:_onerror(err)
+  io.stderr:write("h2lua: error in callback: ", tostring(err), "\n")
+  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  if self.destroyed then session_cleanup(self) end
 end
 
 handlers[EV.SESSION_CLOSE] = function(self)
@@ -721,7 +752,7 @@ handlers[EV.SESSION_CLOSE] = function(self)
   self.closed = true
   self.destroyed = true
   live[self] = nil
-  sched.spawn(session_closed, nil, self)
+  sched.spawn(session_closed, self, self)
 end
 
 local TOO_MANY_INVALID_FRAMES = -10001 -- the engine's H2LUA_ERR_TOO_MANY_INVALID_FRAMES
@@ -746,8 +777,9 @@ local function session_error(self, code, msg, errname)
     end
   end
   local server = self._server
-  if server and server:listenerCount("sessionError") > 0 then
-    server:emit("sessionError", err, self)
+  if server then
+    self._error_told = err
+    guarded(server, "Http2Server", "sessionError", err, self)
   end
 end
 
@@ -839,10 +871,10 @@ end
 handlers[EV.TIMEOUT] = function(self)
   sched.spawn(function()
     if self.destroyed then return end
-    local own = self:emit("timeout")
+    local own = guarded(self, "Http2Session", "timeout")
     local server = self._server
     if server and server.timeout and server.timeout > 0 then
-      if not server:emit("timeout", self) and not own then self:destroy() end
+      if not guarded(server, "Http2Server", "timeout", self) and not own then self:destroy() end
     end
   end)
 end
@@ -853,7 +885,7 @@ handlers[EV.STREAM_REFUSED] = function() end -- a stream refused by a limit
 -- session gracefully (open streams finish, no new ones), any other code
 -- destroys it with ERR_HTTP2_SESSION_ERROR.
 local function goaway(self, code, last, opaque)
-  self:emit("goaway", code, last, opaque)
+  guarded(self, "Http2Session", "goaway", code, last, opaque)
   if self.destroyed then return end
   if code == C.NGHTTP2_NO_ERROR then
     self:close(function() end)

@@ -79,7 +79,8 @@ local UINT32_OPTIONS = { "maxDeflateDynamicTableSize", "maxSettings",
   "maxOutstandingSettings", "maxSendHeaderBlockLength", "paddingStrategy",
   "peerMaxConcurrentStreams", "maxSessionInvalidFrames",
   "maxSessionRejectedStreams", "unknownProtocolTimeout",
-  "maxReservedRemoteStreams" }
+  "maxReservedRemoteStreams", "handshakeTimeout", "prefaceTimeout",
+  "headersTimeout", "keepAliveTimeout" }
 
 -- settings.validate_options(options) -> a copy with the numeric options
 -- checked (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE) and made integers

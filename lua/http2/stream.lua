@@ -470,7 +470,7 @@ local close_events
 
 -- The readable side ended: 'end', then a 'close' that waited for it.
 local function read_ended(self)
-  self:emit("end")
+  if self._close_code then Emitter.emit_guarded(self, "Http2Stream", "end") else self:emit("end") end
   local code = self._close_code
   if code then
     self._close_code = nil
@@ -700,7 +700,13 @@ function methods:setTimeout(ms, cb)
   return self
 end
 
--- An error in a handler: 500 if nothing was sent, else RST_STREAM.
+-- Handlers the runtime stopped (the CPU budget, the memory limit, a
+-- signal): the server could not answer, 503.
+local UNAVAILABLE = { ERR_H2LUA_CPU_BUDGET = true, ERR_H2LUA_MEMORY = true,
+  ERR_H2LUA_INTERRUPTED = true }
+
+-- An error in a handler: 500 (503 when stopped by the runtime) if nothing
+-- was sent, else RST_STREAM.
 function methods:_onerror(err)
   io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
   if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
@@ -712,10 +718,14 @@ function methods:_onerror(err)
   end
   if self.destroyed or self.closed then
     if self.headersSent then drop_tail(self) end
+    -- its close stopped midway (a 'close' listener over the CPU budget,
+    -- say): no waiter stays asleep
+    if self._close_emitted then self:_closewaiters() end
     return
   end
   if not self.headersSent then
-    local ok = pcall(self.respond, self, { [":status"] = 500 })
+    local status = type(err) == "table" and UNAVAILABLE[err.code] and 503 or 500
+    local ok = pcall(self.respond, self, { [":status"] = status })
     if ok then
       self.writableEnded = true
       core.finish(self)
@@ -779,13 +789,15 @@ function Stream._ontrailers(self, headers, raw)
   sched.spawn(function() self:emit("trailers", headers, 0, raw) end, self)
 end
 
+-- A listener's error is reported and never keeps the waiters from waking.
 function close_events(self, code)
+  local guarded = Emitter.emit_guarded
   -- Node: 'aborted' whenever the writable side was still open, whatever
   -- the code
   local aborted = not self.writableEnded
   if aborted then
     self.aborted = true
-    self:emit("aborted")
+    guarded(self, "Http2Stream", "aborted")
   end
   local err = self._destroy_err
   if err == nil and (code ~= NO_ERROR or not self._remote_ended) then
@@ -798,11 +810,11 @@ function close_events(self, code)
     err = errors.new("ERR_HTTP2_STREAM_ERROR", code_names[code] or tostring(code))
   end
   if err ~= nil and self:listenerCount("error") > 0 then
-    self:emit("error", err)
+    guarded(self, "Http2Stream", "error", err)
   end
-  if self.writableEnded and code == NO_ERROR then self:emit("finish") end
+  if self.writableEnded and code == NO_ERROR then guarded(self, "Http2Stream", "finish") end
   self._close_emitted = true
-  self:emit("close")
+  guarded(self, "Http2Stream", "close")
   self:_closewaiters()
 end
 
