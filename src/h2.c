@@ -301,10 +301,11 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
   if (frame->hd.type == NGHTTP2_HEADERS &&
       frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     const h2lua_hpair *p = &st->hdrs.pairs[st->hdrs.n - 1];
-    if (p->namelen == 7 && memcmp(p->name, ":method", 7) == 0 &&
-        p->valuelen == 4 && memcmp(p->value, "HEAD", 4) == 0)
+    /* the cheap tests first: most fields fail them without a memcmp */
+    if (p->valuelen == 4 && p->namelen == 7 && p->name[1] == 'm' &&
+        memcmp(p->name, ":method", 7) == 0 && memcmp(p->value, "HEAD", 4) == 0)
       st->head_request = 1;
-    else if (((p->namelen == 10 && memcmp(p->name, ":authority", 10) == 0) ||
+    else if (((p->namelen == 10 && p->name[0] == ':' && memcmp(p->name, ":authority", 10) == 0) ||
               (p->namelen == 4 && memcmp(p->name, "host", 4) == 0 &&
                st->authority[0] == 0)) &&
              p->valuelen < sizeof(st->authority)) {

@@ -214,15 +214,19 @@ static int repeats(const h2lua_hblock *b, size_t i) {
   const h2lua_hpair *p = &b->pairs[i];
   for (size_t j = 0; j < i; j++) {
     const h2lua_hpair *q = &b->pairs[j];
-    if (q->namelen == p->namelen && memcmp(q->name, p->name, p->namelen) == 0)
+    if (q->namelen == p->namelen && q->name[q->namelen - 1] == p->name[p->namelen - 1] &&
+        memcmp(q->name, p->name, p->namelen) == 0)
       return 1;
   }
   return 0;
 }
 #define SMALL_BLOCK 24
 
+/* The length and the last byte first: most names fail there, without a
+   call to memcmp. */
 static int is(const h2lua_hpair *p, const char *s, size_t len) {
-  return p->namelen == len && memcmp(p->name, s, len) == 0;
+  return p->namelen == len && p->name[len - 1] == (uint8_t)s[len - 1] &&
+         memcmp(p->name, s, len) == 0;
 }
 
 /* Joins every list of the pending table at |pending| into the headers

@@ -167,17 +167,16 @@ function M.flatten(headers, pseudo_ok, skip)
 end
 
 -- The metatable of received headers: headers[http2.sensitiveHeaders] is
--- always a list, as in Node (an empty one, made when first read, when no
--- field came never-indexed), and pairs() still sees the fields only.
-M.received_mt = {
-  __index = function(t, k)
-    if k == SENSITIVE then
-      local list = {}
-      rawset(t, k, list)
-      return list
-    end
+-- always a list, as in Node (when no field came never-indexed, one shared
+-- empty list that cannot be added to), and pairs() still sees the fields
+-- only. Its __index is a table, so looking up a field that is not there
+-- costs no function call.
+local NONE_SENSITIVE = setmetatable({}, {
+  __newindex = function()
+    error("the empty sensitiveHeaders list of received headers is read-only", 2)
   end,
-}
+})
+M.received_mt = { __index = { [SENSITIVE] = NONE_SENSITIVE } }
 
 M.flat = flat
 M.valid_pseudo = valid_pseudo
