@@ -1,0 +1,123 @@
+-- The fuzz target "server" (and the HTTP/2 half of "h1"): an h2c server
+-- whose handler does what handlers do, chosen by the path, so the
+-- fuzzer's frames reach every part of the stream and session API.
+local http2 = require "http2"
+local h2lua = require "h2lua"
+local F = require "common"
+local guard, noop = F.guard, F.noop
+
+local server = http2.createServer({ settings = { enablePush = true } })
+server:on("error", noop)
+server:on("session", function(session)
+  session:on("error", noop)
+  session:on("frameError", noop)
+  session:on("goaway", noop)
+  session:on("remoteSettings", noop)
+end)
+
+local big = string.rep("0123456789abcdef", 4096) -- 64 KiB
+
+local handlers = {}
+
+handlers["/"] = function(stream)
+  stream:respond({ [":status"] = 200, ["content-type"] = "text/plain" })
+  stream:finish("hello")
+end
+
+-- the body, then trailers
+handlers["/echo"] = function(stream, headers)
+  local body = stream:readAll() or ""
+  stream:respond({ [":status"] = 200, ["x-len"] = #body }, { waitForTrailers = true })
+  stream:on("wantTrailers", function()
+    guard(function() stream:sendTrailers({ ["x-sum"] = tostring(#body) }) end)
+  end)
+  stream:finish(body)
+end
+
+-- chunks read one by one, answered as they come
+handlers["/chunks"] = function(stream)
+  stream:respond({ [":status"] = 200 })
+  for _ = 1, 1000 do
+    local chunk = stream:read()
+    if chunk == nil then break end
+    if not stream:write(chunk) then stream:wait("drain") end
+  end
+  stream:finish()
+end
+
+-- more than one window: waits for the peer's WINDOW_UPDATE (or the close)
+handlers["/big"] = function(stream)
+  stream:respond({ [":status"] = 200 })
+  for _ = 1, 4 do
+    if not stream:write(big) then
+      if not stream:wait("drain") then return end
+    end
+  end
+  stream:finish()
+end
+
+handlers["/push"] = function(stream)
+  stream:respond({ [":status"] = 200 })
+  if stream.pushAllowed then
+    local err, push = stream:pushStream({ [":path"] = "/pushed" })
+    if not err then
+      push:on("error", noop)
+      guard(function()
+        push:respond({ [":status"] = 200 })
+        push:finish("pushed")
+      end)
+    end
+  end
+  stream:finish("with a push")
+end
+
+handlers["/info"] = function(stream)
+  stream:additionalHeaders({ [":status"] = 103, link = "</x>; rel=preload" })
+  stream:respond({ [":status"] = 204 }, { endStream = true })
+end
+
+handlers["/rst"] = function(stream)
+  stream:close(http2.constants.NGHTTP2_CANCEL)
+end
+
+handlers["/ping"] = function(stream)
+  local session = stream.session
+  stream:respond({ [":status"] = 200 })
+  session:ping("12345678", noop)
+  session:settings({ initialWindowSize = 1000 }, noop)
+  stream:finish("pong")
+end
+
+handlers["/goaway"] = function(stream)
+  stream:respond({ [":status"] = 200 })
+  stream:finish("bye")
+  stream.session:goaway(http2.constants.NGHTTP2_NO_ERROR)
+end
+
+handlers["/destroy"] = function(stream)
+  stream.session:destroy()
+end
+
+server:on("stream", function(stream, headers)
+  stream:on("error", noop)
+  stream:on("aborted", noop)
+  local path = headers[":path"]
+  F.trace("stream", headers[":method"], path)
+  if path == "/err" then error(F.MARK .. ": a handler error answers 500") end
+  local h = handlers[path] or function(st)
+    st:respond({ [":status"] = 404 })
+    st:finish()
+  end
+  guard(h, stream, headers)
+end)
+
+function _G.fuzz_setup()
+  server:listen(0, "127.0.0.1", function() server:unref() end)
+  return 0
+end
+
+function _G.fuzz_port() return server:address().port end
+
+function _G.fuzz_one() return 0 end
+
+return server
