@@ -26,6 +26,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,9 +178,21 @@ static int loopback_socket(int port) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons((uint16_t)port);
   if (port) {
-    /* ports in TIME_WAIT (other programs' too) may run short for a moment */
+    /* ports in TIME_WAIT (other programs' too) may run short for a
+       moment; libFuzzer's alarm may interrupt the wait */
+    evutil_make_socket_nonblocking(fd);
     int tries = 0;
     while (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+      if (errno == EINPROGRESS || errno == EINTR || errno == EALREADY) {
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        while (poll(&pfd, 1, -1) < 0 && errno == EINTR) continue;
+        int err = 0;
+        socklen_t elen = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err == 0) break;
+        errno = err;
+        die("connect");
+      }
       if ((errno != EADDRNOTAVAIL && errno != EAGAIN) || ++tries > 500) die("connect");
       usleep(10000);
     }
