@@ -17,8 +17,17 @@ local function read_response(req)
   if headers then F.trace("body", #(req:readAll() or "")) end
 end
 
-local function one(port)
-  local session = http2.connect("http://127.0.0.1:" .. port, { settings = { enablePush = true } })
+-- Node's defaults, and small limits (an input of odd length)
+local options = {
+  { settings = { enablePush = true } },
+  { settings = { enablePush = true, initialWindowSize = 100, maxHeaderListSize = 400,
+      headerTableSize = 64, maxConcurrentStreams = 1 },
+    maxSessionMemory = 1, maxHeaderListPairs = 8, maxReservedRemoteStreams = 1,
+    maxSessionInvalidFrames = 3, maxSettings = 4, peerMaxConcurrentStreams = 2 },
+}
+
+local function one(port, size)
+  local session = http2.connect("http://127.0.0.1:" .. port, options[size % 2 + 1])
   session:on("error", noop)
   session:on("frameError", noop)
   session:on("goaway", noop)
@@ -46,7 +55,7 @@ end
 
 function _G.fuzz_setup() return 0 end
 
-function _G.fuzz_one(port)
-  h2lua.spawn(function() guard(one, port) end)
+function _G.fuzz_one(port, size)
+  h2lua.spawn(function() guard(one, port, size) end)
   return 0
 end

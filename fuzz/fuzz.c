@@ -53,8 +53,8 @@
 
 static lua_State *L;
 static h2lua_rt *rt;
-static int target_port;   /* server targets: where the script listens */
-static int listen_fd = -1; /* client target: where our client connects */
+static int target_port;    /* client target: where our client connects */
+static int listen_fd = -1;
 static struct event *accept_ev;
 static const uint8_t *cur_data;
 static size_t cur_len;
@@ -71,7 +71,12 @@ typedef struct peer {
 static peer the_peer;
 
 static void die(const char *what) {
-  fprintf(stderr, "fuzz: %s (%s)\n", what, strerror(errno));
+  fprintf(stderr, "fuzz: %s\n", what);
+  abort();
+}
+
+static void die_sys(const char *what) {
+  fprintf(stderr, "fuzz: %s: %s\n", what, strerror(errno));
   abort();
 }
 
@@ -171,7 +176,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg) {
 
 static int loopback_socket(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) die("socket");
+  if (fd < 0) die_sys("socket");
   struct sockaddr_in a;
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
@@ -191,30 +196,31 @@ static int loopback_socket(int port) {
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
         if (err == 0) break;
         errno = err;
-        die("connect");
+        die_sys("connect");
       }
-      if ((errno != EADDRNOTAVAIL && errno != EAGAIN) || ++tries > 500) die("connect");
+      if ((errno != EADDRNOTAVAIL && errno != EAGAIN) || ++tries > 500) die_sys("connect");
       usleep(10000);
     }
   } else {
     socklen_t alen = sizeof(a);
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
-      die("listen");
+      die_sys("listen");
     target_port = ntohs(a.sin_port);
   }
   return fd;
 }
 
-/* Calls the script's global function |name| with the integer |arg|;
-   returns its integer result. */
-static int call(const char *name, int arg) {
+/* Calls the script's global function |name| with two integers; returns
+   its integer result. */
+static int call(const char *name, int a, int b) {
   lua_getglobal(L, "debug");
   lua_getfield(L, -1, "traceback");
   lua_remove(L, -2);
   lua_getglobal(L, name);
-  lua_pushinteger(L, arg);
-  if (lua_pcall(L, 1, 1, -3) != LUA_OK) {
+  lua_pushinteger(L, a);
+  lua_pushinteger(L, b);
+  if (lua_pcall(L, 2, 1, -4) != LUA_OK) {
     fprintf(stderr, "fuzz: %s: %s\n", name, lua_tostring(L, -1));
     abort();
   }
@@ -282,13 +288,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     die(lua_tostring(L, -1));
   lua_pop(L, 1);
   /* the script's setup listens (server targets): run until it does */
-  int port = call("fuzz_setup", target_port);
+  call("fuzz_setup", target_port, 0);
   run_loop();
-  if (!is_client) {
-    target_port = call("fuzz_port", 0);
-    if (target_port <= 0) die("the script's server is not listening");
-  }
-  (void)port;
+  if (!is_client && (call("fuzz_port", 0, 0) <= 0 || call("fuzz_port", 1, 0) <= 0))
+    die("the script's servers are not listening");
   fuzz_check();
   return 0;
 }
@@ -314,10 +317,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (is_client) {
     cur_data = data;
     cur_len = size;
-    call("fuzz_one", target_port); /* our client connects to the peer */
+    call("fuzz_one", target_port, (int)size); /* our client connects */
   } else {
-    peer_start(loopback_socket(target_port), data, size);
-    call("fuzz_one", target_port);
+    /* the script has a server with Node's defaults and one with small
+       limits; the input's length picks */
+    peer_start(loopback_socket(call("fuzz_port", (int)size, 0)), data, size);
   }
   run_loop();
   if (the_peer.active) die("the loop ended with the peer still playing");

@@ -5,9 +5,16 @@ local http2 = require "http2"
 local F = require "common"
 local guard, noop = F.guard, F.noop
 
-local server = http2.createServer({ allowHTTP1 = true })
-server:on("error", noop)
-server:on("session", function(session) session:on("error", noop) end)
+-- Node's defaults, and small limits (an input of odd length goes there)
+local servers = {
+  http2.createServer({ allowHTTP1 = true }),
+  http2.createServer({ allowHTTP1 = true, maxHeaderListPairs = 8, maxSessionMemory = 1,
+    settings = { maxHeaderListSize = 400, maxConcurrentStreams = 2, initialWindowSize = 100 } }),
+}
+for _, server in ipairs(servers) do
+  server:on("error", noop)
+  server:on("session", function(session) session:on("error", noop) end)
+end
 
 local handlers = {}
 
@@ -58,7 +65,7 @@ handlers["/destroy"] = function(req, res)
   req:destroy()
 end
 
-server:on("request", function(req, res)
+local function on_request(req, res)
   req:on("error", noop)
   res:on("error", noop)
   local path = req.url
@@ -69,15 +76,18 @@ server:on("request", function(req, res)
     r:finish()
   end
   guard(h, req, res)
-end)
+end
+for _, server in ipairs(servers) do server:on("request", on_request) end
 
 function _G.fuzz_setup()
-  server:listen(0, "127.0.0.1", function() server:unref() end)
+  for _, server in ipairs(servers) do
+    server:listen(0, "127.0.0.1", function() server:unref() end)
+  end
   return 0
 end
 
-function _G.fuzz_port() return server:address().port end
+function _G.fuzz_port(size)
+  return servers[size % 2 + 1]:address().port
+end
 
 function _G.fuzz_one() return 0 end
-
-return server

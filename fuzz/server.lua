@@ -6,14 +6,25 @@ local h2lua = require "h2lua"
 local F = require "common"
 local guard, noop = F.guard, F.noop
 
-local server = http2.createServer({ settings = { enablePush = true } })
-server:on("error", noop)
-server:on("session", function(session)
-  session:on("error", noop)
-  session:on("frameError", noop)
-  session:on("goaway", noop)
-  session:on("remoteSettings", noop)
-end)
+-- Two servers with one handler: Node's defaults, and limits small enough
+-- for inputs to reach them (an input of odd length goes to this one).
+local servers = {
+  http2.createServer({ settings = { enablePush = true } }),
+  http2.createServer({ settings = { enablePush = true, maxConcurrentStreams = 2,
+      initialWindowSize = 100, maxHeaderListSize = 400, headerTableSize = 64 },
+    maxSessionMemory = 1, maxHeaderListPairs = 8, maxSendHeaderBlockLength = 200,
+    peerMaxConcurrentStreams = 2, maxSessionInvalidFrames = 3,
+    maxSessionRejectedStreams = 2, maxSettings = 4, paddingStrategy = 1 }),
+}
+for _, server in ipairs(servers) do
+  server:on("error", noop)
+  server:on("session", function(session)
+    session:on("error", noop)
+    session:on("frameError", noop)
+    session:on("goaway", noop)
+    session:on("remoteSettings", noop)
+  end)
+end
 
 local big = string.rep("0123456789abcdef", 4096) -- 64 KiB
 
@@ -98,7 +109,7 @@ handlers["/destroy"] = function(stream)
   stream.session:destroy()
 end
 
-server:on("stream", function(stream, headers)
+local function on_stream(stream, headers)
   stream:on("error", noop)
   stream:on("aborted", noop)
   local path = headers[":path"]
@@ -109,15 +120,19 @@ server:on("stream", function(stream, headers)
     st:finish()
   end
   guard(h, stream, headers)
-end)
+end
+for _, server in ipairs(servers) do server:on("stream", on_stream) end
 
 function _G.fuzz_setup()
-  server:listen(0, "127.0.0.1", function() server:unref() end)
+  for _, server in ipairs(servers) do
+    server:listen(0, "127.0.0.1", function() server:unref() end)
+  end
   return 0
 end
 
-function _G.fuzz_port() return server:address().port end
+-- the port of the server for an input of |size| bytes
+function _G.fuzz_port(size)
+  return servers[size % 2 + 1]:address().port
+end
 
 function _G.fuzz_one() return 0 end
-
-return server
