@@ -21,11 +21,7 @@ local function serve(onRequest)
   return server, port, http2.connect("http://127.0.0.1:" .. port)
 end
 
-local function code_of(f, ...)
-  local ok, e = pcall(f, ...)
-  if ok then return "no error" end
-  return type(e) == "table" and e.code or tostring(e)
-end
+local code_of = H.code_of
 
 -- get(client, headers) -> response headers, flags, body
 local function get(client, headers)

@@ -255,6 +255,14 @@ function H.stop(proc)
   return out, err
 end
 
+-- H.code_of(fn, ...) -> the code of the error fn raises ("no error" when
+-- it returns; the message when the error is not a table)
+function H.code_of(f, ...)
+  local ok, e = pcall(f, ...)
+  if ok then return "no error" end
+  return type(e) == "table" and e.code or tostring(e)
+end
+
 -- H.leaks() -> nil when no engine object is left, else a description.
 function H.leaks()
   collectgarbage()
