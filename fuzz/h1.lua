@@ -61,6 +61,21 @@ handlers["/hints"] = function(req, res)
   res:finish("hinted")
 end
 
+-- A WebSocket echo (h2lua.websocket): "close" closes, "ping" pings
+local websocket = require "h2lua.websocket"
+local function ws_echo(a, b)
+  local ws = websocket.accept(a, b, { maxPayload = 4096, fragmentSize = 100 })
+  if not ws then return end
+  while true do
+    local data, kind = ws:receive()
+    if not data then break end
+    ws:send(data, kind == "binary")
+    if data == "close" then ws:close(1000, "bye") end
+    if data == "ping" then ws:ping("p") end
+  end
+end
+handlers["/ws"] = ws_echo
+
 handlers["/destroy"] = function(req, res)
   req:destroy()
 end

@@ -69,6 +69,10 @@ def req(method, path, *extra):
 def server_seeds():
     s = {}
     s["get"] = Conv().settings().headers(1, req("GET", "/"), end=True).out
+    connect = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+               (":authority", "fuzz"), (":path", "/ws"), ("sec-websocket-version", "13")]
+    s["websocket"] = (Conv().settings().ack().headers(1, connect).data(1, ws_frames()[:60])
+                      .data(1, ws_frames()[60:]).out)
     s["post-body"] = (Conv().settings().headers(1, req("POST", "/echo", ("content-length", "11")))
                       .data(1, b"hello ").data(1, b"world", end=True).out)
     s["settings-ping"] = (Conv().settings(initial_window_size=1 << 20, max_frame_size=1 << 15,
@@ -101,6 +105,22 @@ def server_seeds():
     return s
 
 
+def ws_frame(op, payload, fin=True, mask=b"\x01\x02\x03\x04"):
+    n = len(payload)
+    head = struct.pack("!BB", (0x80 if fin else 0) | op, (0x80 if mask else 0) | n) if n < 126 else \
+        struct.pack("!BBH", (0x80 if fin else 0) | op, (0x80 if mask else 0) | 126, n)
+    if not mask:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+
+
+def ws_frames():
+    """A WebSocket conversation (RFC 6455 frames, masked as a client's)."""
+    return (ws_frame(1, b"hello") + ws_frame(1, b"frag", fin=False) + ws_frame(9, b"pp")
+            + ws_frame(0, b"ment") + ws_frame(2, b"\x00\xff" * 100) + ws_frame(1, b"ping")
+            + ws_frame(10, b"p") + ws_frame(1, b"close") + ws_frame(8, struct.pack("!H", 1000) + b"ok"))
+
+
 def h1_seeds():
     s = {}
     s["get"] = b"GET / HTTP/1.1\r\nHost: fuzz\r\n\r\n"
@@ -122,6 +142,9 @@ def h1_seeds():
                b"Upgrade: h2c\r\nHTTP2-Settings: " + payload + b"\r\n\r\n")
     s["upgrade-h2c"] = upgrade + PREFACE + Conv().settings().headers(3, req("GET", "/"), end=True).out
     s["preface-h2"] = PREFACE + Conv().settings().headers(1, req("GET", "/chunks"), end=True).out
+    s["websocket"] = (b"GET /ws HTTP/1.1\r\nHost: fuzz\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                      + ws_frames())
     s["bad-request"] = b"GET /\x01 HTTP/9.9\r\nContent-Length: -1\r\nTransfer-Encoding: chunked\r\n\r\n"
     return s
 

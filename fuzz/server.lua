@@ -9,7 +9,7 @@ local guard, noop = F.guard, F.noop
 -- Two servers with one handler: Node's defaults, and limits small enough
 -- for inputs to reach them (an input of odd length goes to this one).
 local servers = {
-  http2.createServer({ settings = { enablePush = true } }),
+  http2.createServer({ settings = { enablePush = true, enableConnectProtocol = true } }),
   http2.createServer({ settings = { enablePush = true, maxConcurrentStreams = 2,
       initialWindowSize = 100, maxHeaderListSize = 400, headerTableSize = 64 },
     maxSessionMemory = 1, maxHeaderListPairs = 8, maxSendHeaderBlockLength = 200,
@@ -104,6 +104,21 @@ handlers["/goaway"] = function(stream)
   stream:finish("bye")
   stream.session:goaway(http2.constants.NGHTTP2_NO_ERROR)
 end
+
+-- A WebSocket echo (h2lua.websocket): "close" closes, "ping" pings
+local websocket = require "h2lua.websocket"
+local function ws_echo(a, b)
+  local ws = websocket.accept(a, b, { maxPayload = 4096, fragmentSize = 100 })
+  if not ws then return end
+  while true do
+    local data, kind = ws:receive()
+    if not data then break end
+    ws:send(data, kind == "binary")
+    if data == "close" then ws:close(1000, "bye") end
+    if data == "ping" then ws:ping("p") end
+  end
+end
+handlers["/ws"] = ws_echo
 
 handlers["/destroy"] = function(stream)
   stream.session:destroy()

@@ -75,6 +75,9 @@ h2lua._onshutdown(function(graceful)
     for server in pairs(Server.live) do
       if server.listening then server:close(function() end) end
     end
+    -- a worker being replaced (h2lua._onshutdown) only stops accepting
+    if graceful == "listeners" then return end
+    Server.draining = true
     for session in pairs(Session.live) do session:close(function() end) end
   else
     for session in pairs(Session.live) do session:destroy() end

@@ -39,6 +39,9 @@ void h2lua_check_nv(lua_State *L, int first, int sensitive_idx,
 extern const luaL_Reg h2lua_server_funcs[], h2lua_session_funcs[],
     h2lua_stream_funcs[], h2lua_client_funcs[], h2lua_net_funcs[],
     h2lua_tls_funcs[];
+/* h2lua.compress's encoders and h2lua.static's realpath (lcompress.c, lfile.c) */
+extern const luaL_Reg h2lua_compress_funcs[], h2lua_file_funcs[];
+void h2lua_compress_open(lua_State *L);
 /* Metatables the binding files make at luaopen (|rt| gets their refs). */
 void h2lua_stream_open(lua_State *L, h2lua_rt *rt);
 void h2lua_tls_open(lua_State *L, h2lua_rt *rt);

@@ -5,6 +5,12 @@
 #ifndef H2LUA_COMPAT_H
 #define H2LUA_COMPAT_H
 
+/* configure's findings (HAVE_LUA_CLOSETHREAD): every unit that includes
+   this header sees them, not only main.c */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <lua.h>
 
 #if LUA_VERSION_NUM < 504

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
+#include "supervisor.h"
 #include "tls.h"
 
 #define READ_HIGH_WATERMARK (256 * 1024) /* unread input before TCP pushes back */
@@ -221,7 +222,16 @@ static void orphan_write(struct bufferevent *bev, void *arg) {
      earlier drain after the last frames (a GOAWAY) were queued: only an
      empty output means everything is out (records go whole to the socket) */
   if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) return;
-  /* our side is done, the peer's FIN (or the timer) ends it */
+  /* our side is done, the peer's FIN (or the timer) ends it; over TLS a
+     close_notify first, or the peer sees a truncation ("unexpected eof").
+     With everything else out, the alert goes straight to the socket. */
+  h2lua_conn *c = arg;
+  SSL *ssl = c->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+  if (ssl && SSL_is_init_finished(ssl) &&
+      !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+    SSL_shutdown(ssl);
+    ERR_clear_error(); /* a full socket buffer: the alert is lost, no more */
+  }
   evutil_socket_t fd = bufferevent_getfd(bev);
   if (fd >= 0) shutdown(fd, SHUT_WR);
 }
@@ -263,6 +273,9 @@ static void close_now_or_later(h2lua_conn *c, int graceful) {
     return;
   }
   h2lua_handle_init(&c->h, c->rt, &orphan_vt, 1);
+  /* it keeps the loop (and the process) up until its bytes are out */
+  c->rt->n_lingering++;
+  c->rt->refs++;
   bufferevent_setcb(c->bev, orphan_read, orphan_write, orphan_event, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   c->close_timer = evtimer_new(c->rt->base, orphan_close, c);
@@ -273,7 +286,11 @@ static void close_now_or_later(h2lua_conn *c, int graceful) {
 }
 
 static void conn_free(h2lua_conn *c) {
-  if (c->h.listed) h2lua_handle_unlist(&c->h);
+  if (c->h.listed) {
+    h2lua_handle_unlist(&c->h);
+    c->rt->n_lingering--;
+    c->rt->refs--;
+  }
   if (c->lookup) evdns_getaddrinfo_cancel(c->lookup); /* its callback ignores a cancel */
   if (c->timer) event_free(c->timer);
   if (c->deadline) event_free(c->deadline);
@@ -330,6 +347,21 @@ h2lua_conn *h2lua_conn_accept(h2lua_rt *rt, evutil_socket_t fd, SSL *ssl,
   return c;
 }
 
+h2lua_conn *h2lua_conn_adopt_accepted(h2lua_rt *rt, struct bufferevent *bev,
+                                      int sniff, const h2lua_conn_cbs *cb,
+                                      void *owner) {
+  h2lua_conn *c = conn_new(rt, bev, cb, owner);
+  if (c == NULL) return NULL;
+  c->sniff = sniff;
+  c->connected = 1;
+  c->adopted = 1;
+  set_nodelay(bev);
+  addresses(c);
+  if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+    bufferevent_trigger(bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+  return c;
+}
+
 static void dns_free(h2lua_rt *rt) {
   if (rt->dns) evdns_base_free(rt->dns, 0);
   rt->dns = NULL;
@@ -346,9 +378,10 @@ static struct evdns_base *dns_of(h2lua_rt *rt) {
 
 struct evdns_base *h2lua_conn_dns(h2lua_rt *rt) { return dns_of(rt); }
 
-h2lua_conn *h2lua_conn_connect(h2lua_rt *rt, const char *host, int port,
-                               SSL *ssl, const h2lua_conn_cbs *cb,
-                               void *owner) {
+/* A client connection not yet connected: a bufferevent with no socket
+   (plain, or TLS in the connecting state) under a new record. */
+static h2lua_conn *client_conn_new(h2lua_rt *rt, SSL *ssl,
+                                   const h2lua_conn_cbs *cb, void *owner) {
   struct bufferevent *bev;
   if (ssl) {
     bev = bufferevent_openssl_socket_new(rt->base, -1, ssl,
@@ -366,11 +399,19 @@ h2lua_conn *h2lua_conn_connect(h2lua_rt *rt, const char *host, int port,
   }
   c->tls = ssl != NULL;
   c->is_client = 1;
-  if (bufferevent_socket_connect_hostname(bev, dns_of(rt), AF_UNSPEC, host,
+  return c;
+}
+
+h2lua_conn *h2lua_conn_connect(h2lua_rt *rt, const char *host, int port,
+                               SSL *ssl, const h2lua_conn_cbs *cb,
+                               void *owner) {
+  h2lua_conn *c = client_conn_new(rt, ssl, cb, owner);
+  if (c == NULL) return NULL;
+  if (bufferevent_socket_connect_hostname(c->bev, dns_of(rt), AF_UNSPEC, host,
                                           port) != 0) {
     /* refused at once (no socket, bad family): reported from the loop
        like any failed connect */
-    bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
   }
   return c;
 }
@@ -414,22 +455,8 @@ h2lua_conn *h2lua_conn_connect_from(h2lua_rt *rt, const char *host, int port,
   int family = AF_UNSPEC;
   if (inet_pton(AF_INET, local, &a4.sin_addr) == 1) family = AF_INET;
   else if (inet_pton(AF_INET6, local, &a6.sin6_addr) == 1) family = AF_INET6;
-  struct bufferevent *bev;
-  if (ssl) {
-    bev = bufferevent_openssl_socket_new(rt->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
-    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  } else {
-    bev = bufferevent_socket_new(rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
-  }
-  if (bev == NULL) return NULL;
-  h2lua_conn *c = conn_new(rt, bev, cb, owner);
-  if (c == NULL) {
-    bufferevent_free(bev);
-    return NULL;
-  }
-  c->tls = ssl != NULL;
-  c->is_client = 1;
+  h2lua_conn *c = client_conn_new(rt, ssl, cb, owner);
+  if (c == NULL) return NULL;
   if (family == AF_INET) {
     a4.sin_family = AF_INET;
     memcpy(&c->bind_to, &a4, sizeof(a4));
@@ -440,7 +467,7 @@ h2lua_conn *h2lua_conn_connect_from(h2lua_rt *rt, const char *host, int port,
     c->bind_len = (int)sizeof(a6);
   } else {
     c->bind_errno = EINVAL;
-    bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
     return c;
   }
   struct evutil_addrinfo hints;
@@ -465,6 +492,8 @@ h2lua_conn *h2lua_conn_adopt(h2lua_rt *rt, struct bufferevent *bev,
   if (c == NULL) return NULL;
   c->is_client = 1;
   c->connected = connected;
+  /* an h2lua.tls socket: ALPN is checked when its handshake ends */
+  c->tls = h2lua_tls_loaded() && bufferevent_openssl_get_ssl(bev) != NULL;
   if (connected) addresses(c);
   return c;
 }
@@ -517,31 +546,55 @@ SSL *h2lua_conn_ssl(const h2lua_conn *c) {
 }
 
 struct evconnlistener *h2lua_listen_on(h2lua_rt *rt, const char *host,
-                                       int port, int backlog,
+                                       int port, int backlog, int flags,
                                        evconnlistener_cb cb, void *arg,
                                        const char **errname, char *msg,
                                        size_t msglen) {
-  struct addrinfo hints, *res = NULL;
-  char portstr[16];
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  int rv = getaddrinfo(host, portstr, &hints, &res);
-  if (rv != 0) {
-    *errname = "ENOTFOUND";
-    snprintf(msg, msglen, "%s", gai_strerror(rv));
-    return NULL;
+  if (host && host[0] == '/') { /* a UNIX domain socket's path */
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    if (strlen(host) >= sizeof(un.sun_path)) {
+      *errname = "ENAMETOOLONG";
+      snprintf(msg, msglen, "%s", strerror(ENAMETOOLONG));
+      return NULL;
+    }
+    memcpy(un.sun_path, host, strlen(host) + 1);
+    /* no LEV_OPT_REUSEABLE: a path in use is EADDRINUSE, as Node's */
+    struct evconnlistener *lev = evconnlistener_new_bind(
+        rt->base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        backlog, (struct sockaddr *)&un, (int)sizeof(un));
+    if (lev == NULL) {
+      int err = errno;
+      *errname = h2lua_errno_name(err);
+      snprintf(msg, msglen, "%s", strerror(err));
+    }
+    return lev;
   }
-  struct addrinfo *ai = res;
-  if (host == NULL) {
-    for (struct addrinfo *p = res; p; p = p->ai_next)
-      if (p->ai_family == AF_INET6) ai = p;
+  if (h2lua_worker_id()) {
+    int fd = h2lua_worker_listen(host, port, backlog, errname, msg, msglen);
+    if (fd < 0) return NULL;
+    evutil_make_socket_nonblocking(fd);
+    struct evconnlistener *lev = evconnlistener_new(
+        rt->base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (lev == NULL) {
+      evutil_closesocket(fd);
+      *errname = "ENOMEM";
+      snprintf(msg, msglen, "out of memory");
+    }
+    return lev;
+  }
+  struct addrinfo *res, *ai;
+  const char *why;
+  if (h2lua_passive_addr(host, port, &res, &ai, &why) != 0) {
+    *errname = "ENOTFOUND";
+    snprintf(msg, msglen, "%s", why);
+    return NULL;
   }
   struct evconnlistener *lev = evconnlistener_new_bind(
       rt->base, cb, arg,
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+          (flags & H2LUA_LISTEN_REUSEPORT ? LEV_OPT_REUSEABLE_PORT : 0),
       backlog, ai->ai_addr, (int)ai->ai_addrlen);
   int err = errno;
   freeaddrinfo(res);

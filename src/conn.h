@@ -12,7 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
-#include <openssl/ssl.h>
+#include "tlslib.h"
 #include <sys/socket.h>
 
 #include "runtime.h"
@@ -52,6 +52,7 @@ struct h2lua_conn {
   const h2lua_conn_cbs *cb;
   void *owner;            /* NULL once the owner let go */
   int tls, is_client, connected, sniff, read_paused;
+  int adopted; /* a server's, given as an h2lua.net socket */
   int busy, doomed;       /* inside owner callbacks; a close asked meanwhile */
   h2lua_addr local, remote;
   /* inactivity timeout */
@@ -66,6 +67,14 @@ struct h2lua_conn {
   struct sockaddr_storage bind_to;
   int bind_len, lookup_error, bind_errno;
 };
+
+/* A server's connection over |bev|, an open plaintext socket taken from
+   an h2lua.net socket (server:emit('connection', socket)); bytes already
+   read are its first input. NULL when out of memory (|bev| stays the
+   caller's). */
+h2lua_conn *h2lua_conn_adopt_accepted(h2lua_rt *rt, struct bufferevent *bev,
+                                      int sniff, const h2lua_conn_cbs *cb,
+                                      void *owner);
 
 /* An accepted socket (|ssl| NULL: plaintext, sniffed when |sniff|); it
    takes |fd| and |ssl|, and closes them itself when it returns NULL (out
@@ -116,10 +125,13 @@ void h2lua_conn_close(h2lua_conn *c, int graceful);
 /* The resolver of |rt| (made on first use, freed at lua_close). */
 struct evdns_base *h2lua_conn_dns(h2lua_rt *rt);
 
-/* Binds a listener; for HTTP/2 servers and h2lua.net ones. NULL with *errname and
-   |msg| on failure. */
+/* Binds a listener; for HTTP/2 servers and h2lua.net ones (a |host| that
+   starts with "/" is a UNIX domain socket's path). NULL with *errname and
+   |msg| on failure. With H2LUA_LISTEN_REUSEPORT, SO_REUSEPORT is set; in a
+   worker (supervisor.h) a TCP socket comes from the supervisor instead. */
+#define H2LUA_LISTEN_REUSEPORT 1
 struct evconnlistener *h2lua_listen_on(h2lua_rt *rt, const char *host,
-                                       int port, int backlog,
+                                       int port, int backlog, int flags,
                                        evconnlistener_cb cb, void *arg,
                                        const char **errname, char *msg,
                                        size_t msglen);

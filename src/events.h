@@ -36,6 +36,7 @@
   X(ALTSVC)           /* u.altsvc, data = origin then field value */          \
   X(ORIGIN)           /* u.origin, data = origins, each ending in \0 */       \
   X(UPGRADED)         /* an HTTP/1.1 connection switched to h2c */            \
+  X(FRAME)            /* a frame traced (trace.c): data = its description */  \
   X(STREAM)           /* a new stream (request, push promise): u.stream */    \
   /* streams */                                                               \
   X(HEADERS)          /* client: response, 1xx, trailers: u.headers */        \

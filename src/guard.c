@@ -64,7 +64,10 @@ static void push_stop_error(lua_State *L, h2lua_rt *rt, int why) {
 static void on_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   h2lua_rt *rt = watched;
-  if (rt == NULL || rt->active != L || rt->active_run != rt->stop_run) {
+  int main_thread = rt && rt->active == NULL && L == rt->L &&
+                    rt->main_run == rt->stop_run;
+  if (rt == NULL ||
+      (!main_thread && (rt->active != L || rt->active_run != rt->stop_run))) {
     lua_sethook(L, NULL, 0, 0);
     return;
   }
@@ -97,11 +100,16 @@ int h2lua_guard_killed(lua_State *L, h2lua_rt *rt, lua_State *co, int nres) {
    row has run (at least) the ticks between them. */
 static void on_prof(int sig) {
   (void)sig;
+  if (!prof_on) return;
   int saved = errno;
   h2lua_rt *rt = watched;
   if (rt && rt->running) {
     lua_State *co = rt->active;
     unsigned run = rt->active_run;
+    if (co == NULL && rt->main_run != 0) { /* the main thread's Lua */
+      co = rt->L;
+      run = rt->main_run;
+    }
     if (co == NULL) {
       seen_ticks = 0;
     } else if (run != seen_run) {
@@ -146,8 +154,12 @@ static void prof_start(void) {
 static void prof_stop(void) {
   if (!prof_on) return;
   prof_timer(0);
-  sigaction(SIGPROF, &prev_prof, NULL);
   prof_on = 0;
+  /* a tick already raised can still arrive after the timer is disarmed
+     (valgrind delivers signals late): under the default disposition it
+     would end the process, so our handler, idle now, stays in place */
+  if (prev_prof.sa_handler != SIG_DFL || (prev_prof.sa_flags & SA_SIGINFO))
+    sigaction(SIGPROF, &prev_prof, NULL);
 }
 
 void h2lua_guard_set_budget(h2lua_rt *rt, double ms) {
@@ -198,6 +210,8 @@ static void on_term(int sig, siginfo_t *info, void *ctx) {
   if (rt) {
     lua_State *co = rt->active;
     if (co) stop_run(rt, co, rt->active_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
+    else if (rt->main_run)
+      stop_run(rt, rt->L, rt->main_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
   }
   chain(sig == SIGINT ? &prev_int : &prev_term, sig, info, ctx);
   errno = saved;

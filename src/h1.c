@@ -32,6 +32,8 @@ typedef struct h1_state {
   size_t ntrailers;
   int keep_alive, head, http10;
   int chunked_out;       /* the response body is chunked */
+  size_t framing;        /* chunk sizes and CRLFs queued with the body:
+                            not counted as body bytes sent */
   int response_done, message_done;
   int closing;           /* close once the output is written */
   int discard;           /* answered early: the rest of the body is dropped */
@@ -42,6 +44,10 @@ typedef struct h1_state {
   char h2settings[256];  /* HTTP2-Settings of an upgrade request */
   int want_upgrade;
   int draining;          /* the server closes: no request after this one */
+  /* an "Upgrade: websocket" request: its stream stays open after the
+     header block and, once |tunnel|, carries the connection's raw bytes
+     both ways (a 101 answer), or the connection closes after its answer */
+  int tunnel_req, tunnel;
 } h1_state;
 
 enum { LAST_NONE, LAST_URL, LAST_FIELD, LAST_VALUE };
@@ -73,10 +79,11 @@ static int on_message_begin(http_parser *p) {
   h->in_trailers = 0;
   evbuffer_drain(h->trl, evbuffer_get_length(h->trl));
   h->ntrailers = 0;
-  h->head = h->want_upgrade = 0;
+  h->head = h->want_upgrade = h->tunnel_req = 0;
   h->h2settings[0] = 0;
   h->response_done = h->message_done = 0;
   h->chunked_out = 0;
+  h->framing = 0;
   h->discard = 0;
   h->discarded = 0;
   h->expect_continue = h->continue_sent = 0;
@@ -269,6 +276,14 @@ static int on_headers_complete(http_parser *p) {
   }
   int allow = se->cfg && se->cfg->allow_http1;
   if (!h->want_upgrade && !allow && !se->tls) return -1; /* h2c only: bad_preface */
+  /* RFC 6455 4.1: a GET of HTTP/1.1 without a body; Lua checks the rest */
+  if (!h->want_upgrade && up && conn && p->upgrade && has_token(up, "websocket") &&
+      has_token(conn, "upgrade") && p->method == HTTP_GET &&
+      p->http_major == 1 && p->http_minor >= 1 && !(p->flags & F_CHUNKED) &&
+      (p->content_length == 0 || p->content_length == ULLONG_MAX)) {
+    h->tunnel_req = 1;
+    h->keep_alive = 0;
+  }
   h2lua_stream *st = h2lua_session_stream(se, h->want_upgrade ? 1 : h->next_id);
   if (st == NULL) return -1;
   h->next_id += 2;
@@ -281,6 +296,7 @@ static int on_headers_complete(http_parser *p) {
   st->http1 = 10 + p->http_minor;
   int bodiless = !(p->flags & F_CHUNKED) &&
                  (p->content_length == 0 || p->content_length == ULLONG_MAX);
+  if (h->tunnel_req) bodiless = 0; /* the tunnel is its body */
   if (bodiless) st->remote_ended = 1;
   h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_STREAM, &se->h);
   if (ev) {
@@ -313,6 +329,7 @@ static int on_message_complete(http_parser *p) {
   h2lua_stream *st = h->cur;
   h->message_done = 1;
   if (h->want_upgrade) return 0; /* stream 1 of HTTP/2 now: see upgrade() */
+  if (h->tunnel_req) return 0;    /* the stream goes on: see tunnel_input() */
   if (h->discard) { /* the body of a request answered early is all read */
     h->discard = 0;
     if (!h->keep_alive) h->closing = 1;
@@ -430,8 +447,24 @@ static int body_full(const h1_state *h) {
          evbuffer_get_length(h->cur->in) > H1_MAX_BUFFERED_BODY;
 }
 
+/* A tunnel's bytes go to its stream as they come (reading pauses while
+   Lua has not taken 64 KiB); once the stream closed, they are dropped. */
+static void tunnel_input(h2lua_session *se, h1_state *h) {
+  struct evbuffer *in = h2lua_conn_input(se->conn);
+  size_t len = evbuffer_get_length(in);
+  h2lua_stream *st = h->cur;
+  if (len && st && !st->closed)
+    h2lua_stream_in_add(st, evbuffer_pullup(in, -1), len);
+  evbuffer_drain(in, len);
+  h2lua_conn_pause_read(se->conn, body_full(h));
+}
+
 static void parse(h2lua_session *se, h1_state *h) {
   struct evbuffer *in = h2lua_conn_input(se->conn);
+  if (h->tunnel) {
+    if (!h->closing && !se->torn_down) tunnel_input(se, h);
+    return;
+  }
   while (!h->closing && !se->torn_down) {
     if (HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED) {
       /* pipelined requests wait, unparsed, until this one is answered;
@@ -472,6 +505,12 @@ static void parse(h2lua_session *se, h1_state *h) {
       /* the rest of the input is HTTP/2: the client's preface */
       h2lua_mark_dirty(&se->h);
       se->proto->input(se);
+      return;
+    }
+    if (h->tunnel_req && h->parser.upgrade && err == HPE_OK) {
+      evbuffer_drain(in, n); /* the parser has no part in the rest */
+      h->tunnel = 1;
+      tunnel_input(se, h);
       return;
     }
     if (err != HPE_OK && err != HPE_PAUSED) {
@@ -566,7 +605,13 @@ static int h1_head(h2lua_stream *st, const nghttp2_nv *nva, size_t n, int end,
     if (nva[i].namelen == 7 && memcmp(nva[i].name, ":reason", 7) == 0)
       phrase = &nva[i];
   }
-  *informational = status >= 100 && status < 200;
+  /* a 101 is the final answer of a tunnel: raw bytes follow */
+  int switching = status == 101 && h->tunnel_req && h->cur == st;
+  if (status == 101 && !switching) { /* no tunnel to switch to */
+    evbuffer_free(out);
+    return NGHTTP2_ERR_INVALID_STATE;
+  }
+  *informational = status >= 100 && status < 200 && !switching;
   if (status == 100) h->continue_sent = 1;
   if (phrase && phrase->valuelen) {
     evbuffer_add_printf(out, "HTTP/1.1 %d ", status);
@@ -586,7 +631,9 @@ static int h1_head(h2lua_stream *st, const nghttp2_nv *nva, size_t n, int end,
     evbuffer_add(out, "\r\n", 2);
   }
   int bodiless = end || h->head || status == 204 || status == 304;
-  if (!*informational) {
+  if (switching) {
+    bodiless = end;
+  } else if (!*informational) {
     h->chunked_out = !bodiless && !has_length && !h->http10;
     if (h->chunked_out) evbuffer_add_printf(out, "transfer-encoding: chunked\r\n");
     if (!bodiless && !has_length && h->http10) h->keep_alive = 0;
@@ -657,6 +704,7 @@ static int h1_write(h2lua_stream *st, const void *p, size_t len, int fd,
     char size[24];
     int k = snprintf(size, sizeof(size), "%zx\r\n", len);
     if (h2lua_stream_out_add(st, size, (size_t)k) != 0) return -1;
+    h->framing += (size_t)k + 2;
   }
   int rv = p ? h2lua_stream_out_add(st, p, len)
              : h2lua_stream_out_add_file(st, fd, off, (int64_t)len);
@@ -695,10 +743,11 @@ static void h1_flush(h2lua_session *se) {
   if (st && st->responded && !h->response_done) {
     size_t len = h2lua_stream_out_len(st);
     if (len && h2lua_conn_output_len(se->conn) < OUTPUT_THRESHOLD) {
-      st->bytes_written += len;
+      st->bytes_written += len > h->framing ? len - h->framing : 0;
+      h->framing = 0;
       if (st->first_byte_sent == 0) st->first_byte_sent = h2lua_now();
       h2lua_stream_out_move(st, bufferevent_get_output(se->conn->bev));
-      len = 0;
+      len = h2lua_stream_out_len(st); /* a file's next piece, once this has gone */
     }
     if (len == 0) {
       h2lua_stream_maybe_drain(st);

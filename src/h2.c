@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "blocks.h"
+#include "trace.h"
 #include "util.h"
 
 /* Stop taking frames from nghttp2 while this much waits for the socket:
@@ -20,6 +21,9 @@
    two per connection; a flood of them (each answered with an ACK and a
    'remoteSettings') ends the session with ENHANCE_YOUR_CALM. */
 #define MAX_SETTINGS_PER_SEC 100
+/* PINGs a peer may send in one second: keepalives and RTT probes are a
+   few a second at most; each costs an ACK and a Lua 'ping' event. */
+#define MAX_PINGS_PER_SEC 1000
 
 typedef struct h2_state {
   nghttp2_session *ngh;
@@ -31,6 +35,8 @@ typedef struct h2_state {
   uint32_t invalid_frames, rejected_streams;
   uint32_t settings_count;  /* SETTINGS received since settings_window */
   double settings_window;
+  uint32_t ping_count;      /* PINGs received since ping_window */
+  double ping_window;
   int calmed;               /* we ended the session for a flood */
   int calmed_invalid;       /* ... of invalid frames (Lua is told) */
   /* the peer sent GOAWAY with an error code: as in Node.js the session is
@@ -50,6 +56,7 @@ typedef struct h2_state {
      closes with (Node's, not nghttp2's REFUSED_STREAM) */
   int32_t unsent_id;
   uint32_t unsent_code;
+  h2lua_trace_state trace;  /* only while se->trace */
 } h2_state;
 
 static h2_state *state_of(const h2lua_session *se) {
@@ -198,14 +205,15 @@ static int count_invalid(nghttp2_session *ngh, h2lua_session *se,
   return calm_down(ngh, s);
 }
 
-/* Whether one more SETTINGS is past MAX_SETTINGS_PER_SEC. */
-static int settings_flood(h2_state *s) {
+/* Whether one more frame counted in |count| since |window| is past |max|
+   within a second. */
+static int flood(double *window, uint32_t *count, uint32_t max) {
   double now = h2lua_now();
-  if (now - s->settings_window >= 1000) {
-    s->settings_window = now;
-    s->settings_count = 0;
+  if (now - *window >= 1000) {
+    *window = now;
+    *count = 0;
   }
-  return ++s->settings_count > MAX_SETTINGS_PER_SEC;
+  return ++*count > max;
 }
 
 static h2lua_stream *stream_of(h2lua_session *se, int32_t id) {
@@ -273,6 +281,26 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
     if (st->first_header == 0) st->first_header = h2lua_now();
   }
   return 0;
+}
+
+/* A header field nghttp2 refused. One refused only for whitespace at the
+   start or end of its value (RFC 9113 8.2.1) is left out and the request
+   goes on, as Node.js does; any other resets the stream with
+   PROTOCOL_ERROR, as without this callback (h2spec checks those). */
+static int on_invalid_header(nghttp2_session *ngh, const nghttp2_frame *frame,
+                             nghttp2_rcbuf *name, nghttp2_rcbuf *value,
+                             uint8_t flags, void *user_data) {
+  (void)ngh;
+  (void)frame;
+  (void)flags;
+  (void)user_data;
+  nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+  int padded = v.len > 0 && (v.base[0] == ' ' || v.base[0] == '\t' ||
+                             v.base[v.len - 1] == ' ' || v.base[v.len - 1] == '\t');
+  if (padded && n.len > 0 && n.base[0] != ':' && nghttp2_check_header_name(n.base, n.len) &&
+      nghttp2_check_header_value(v.base, v.len))
+    return 0;
+  return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 /* Every header field (nghttp2 checked it against RFC 9113's rules). The
@@ -352,6 +380,8 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   h2lua_event *ev;
   se->frames_received++;
+  if (se->trace)
+    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_RECV, frame, 0);
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
     se->hb_since = 0; /* the block is complete */
@@ -428,7 +458,8 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
       uint32_t v[H2LUA_NSETTINGS];
       h2lua_settings_get(ngh, 0, v);
       if (ev) h2lua_event_data(ev, v, sizeof(v));
-    } else if (settings_flood(se->ps)) {
+    } else if (flood(&((h2_state *)se->ps)->settings_window,
+                     &((h2_state *)se->ps)->settings_count, MAX_SETTINGS_PER_SEC)) {
       return calm_down(ngh, se->ps);
     } else {
       se->peer_push = nghttp2_session_get_remote_settings(
@@ -440,6 +471,10 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
     }
     break;
   case NGHTTP2_PING:
+    if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
+        flood(&((h2_state *)se->ps)->ping_window,
+              &((h2_state *)se->ps)->ping_count, MAX_PINGS_PER_SEC))
+      return calm_down(ngh, se->ps);
     ev = h2lua_queue(rt, (frame->hd.flags & NGHTTP2_FLAG_ACK) ? H2LUA_EV_PING_ACK
                                                               : H2LUA_EV_PING,
                      &se->h);
@@ -495,12 +530,15 @@ static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
 }
 
 /* A frame went out: counters, first-byte times; and once our side of a
-   server stream ended while the client is still sending, RST_STREAM
-   (NO_ERROR) tells it to stop (RFC 9113 8.1, as Node.js does). */
+   server stream ended while the client is still sending a body Lua never
+   read, RST_STREAM (NO_ERROR) tells it to stop (RFC 9113 8.1, as Node.js
+   does for a stream its handler neither read nor resumed). */
 static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
                          void *user_data) {
   h2lua_session *se = user_data;
   se->frames_sent++;
+  if (se->trace)
+    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_SEND, frame, 0);
   int32_t id = frame->hd.stream_id;
   if (id == 0) return 0;
   h2lua_stream *st = NULL;
@@ -519,7 +557,7 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
     return 0;
   }
   if (st && !se->is_client && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-      !st->remote_ended && !st->closed &&
+      !st->remote_ended && !st->closed && !st->lua_read &&
       nghttp2_session_get_stream_remote_close(ngh, id) == 0)
     nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
   return 0;
@@ -595,16 +633,21 @@ static ssize_t on_select_padding(nghttp2_session *ngh,
   return (ssize_t)len;
 }
 
-/* A frame nghttp2 found invalid. One on a closed stream (or a fatal
-   error) is the session's error too, as in Node; nghttp2 has answered it
-   with a GOAWAY already. */
+/* A frame nghttp2 found invalid. One on a closed stream, a protocol error
+   or a fatal error is the session's error too, as in Node; nghttp2 has
+   answered it with a GOAWAY already. */
 static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
   h2lua_session *se = user_data;
-  /* as Node does, a fatal error or a frame on a closed stream (which ends
-     the session) is the session's 'error' */
-  if (nghttp2_is_fatal(lib_error) || lib_error == NGHTTP2_ERR_STREAM_CLOSED) {
+  if (se->trace)
+    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_INVALID,
+                      frame, lib_error);
+  /* as Node does (since the fix of CVE-2025-23085), a fatal error, a frame
+     on a closed stream or a protocol error (each ends the session) is the
+     session's 'error' */
+  if (nghttp2_is_fatal(lib_error) || lib_error == NGHTTP2_ERR_STREAM_CLOSED ||
+      lib_error == NGHTTP2_ERR_PROTO) {
     h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
     if (ev) ev->u.error.err = lib_error;
   }
@@ -623,6 +666,7 @@ static nghttp2_session_callbacks *get_callbacks(int padding) {
   nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+  nghttp2_session_callbacks_set_on_invalid_header_callback2(cb, on_invalid_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -844,10 +888,11 @@ static void h2_input(h2lua_session *se) {
       return;
     }
     if (rv < 0 && s->calmed) { /* a flood: the GOAWAY is submitted */
-      if (s->calmed_invalid) { /* Node.js tells ERR_HTTP2_TOO_MANY_INVALID_FRAMES */
-        h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
-        if (ev) ev->u.error.err = H2LUA_ERR_TOO_MANY_INVALID_FRAMES;
-      }
+      /* Node.js tells ERR_HTTP2_TOO_MANY_INVALID_FRAMES, or for a flood
+         of PINGs or SETTINGS nghttp2's own "Flooding was detected" */
+      h2lua_event *ev = h2lua_queue(se->h.rt, H2LUA_EV_SESSION_ERROR, &se->h);
+      if (ev) ev->u.error.err = s->calmed_invalid ? H2LUA_ERR_TOO_MANY_INVALID_FRAMES
+                                                  : NGHTTP2_ERR_FLOODED;
       send_final(se, s);
       h2lua_session_teardown(se, NGHTTP2_ENHANCE_YOUR_CALM, 1);
       return;
@@ -917,6 +962,7 @@ int h2lua_h2_start(h2lua_session *se, const nghttp2_option *opt,
   }
   se->proto = &h2lua_h2_proto;
   se->ps = s;
+  if (h2lua_trace_env()) se->trace |= H2LUA_TRACE_PRINT;
   nghttp2_submit_settings(s->ngh, NGHTTP2_FLAG_NONE, iv, niv);
   h2lua_mark_dirty(&se->h);
   return 0;

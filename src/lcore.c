@@ -3,14 +3,19 @@
  * event list as core.EV, and luaopen, which builds the module table from
  * every binding file's list.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bind.h"
 #include "guard.h"
 #include "h2lua.h"
 #include "loop.h"
+#include "supervisor.h"
 #include "util.h"
 
 static const char RT_KEY = 'r';
@@ -46,10 +51,13 @@ static int lcore_init(lua_State *L) {
   return 0;
 }
 
-/* core.stats() -> {servers=, sessions=, streams=, sockets=, refs=} */
+/* core.stats() -> {servers=, sessions=, streams=, sockets=, refs=,
+   closing=} */
 static int lcore_stats(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, rt->n_lingering);
+  lua_setfield(L, -2, "closing");
   lua_pushinteger(L, rt->n_servers);
   lua_setfield(L, -2, "servers");
   lua_pushinteger(L, rt->n_sessions);
@@ -113,7 +121,30 @@ static int lcore_listeners_changed(lua_State *L) {
 }
 
 /* core.run() -> nil; raises when already running */
+/* The supervisor's word to a worker, as EV_SIGNAL: -1 for "replaced",
+   -2 for "drain", -3 for "stop now" (h2lua.lua), SIGTERM when the
+   supervisor is gone. A
+   once-event: the base frees it if it never fires. */
+static void on_supervisor(evutil_socket_t fd, short what, void *arg) {
+  h2lua_rt *rt = arg;
+  (void)what;
+  int m = h2lua_worker_message();
+  if (m == 'D' || m == 'T' || m == 'K' || m == 0) {
+    h2lua_event *ev = h2lua_queue(rt, H2LUA_EV_SIGNAL, NULL);
+    if (ev) ev->u.signal.signo = m == 0 ? SIGTERM : m == 'D' ? -1 : m == 'T' ? -2 : -3;
+  }
+  if (m != 0) event_base_once(rt->base, fd, EV_READ, on_supervisor, rt, NULL);
+  h2lua_pump(rt);
+}
+
 static int lcore_run(lua_State *L) {
+  static int watching;
+  if (h2lua_worker_ctl() >= 0 && !watching) {
+    h2lua_rt *rt = h2lua_rt_get(L);
+    watching = event_base_once(rt->base, h2lua_worker_ctl(), EV_READ,
+                               on_supervisor, rt, NULL) == 0;
+  }
+  h2lua_worker_ready(); /* the script ran: a worker it replaces may drain */
   if (h2lua_loop_run(h2lua_rt_get(L), L) != 0)
     return luaL_error(L, "h2lua.run: the loop is already running");
   return 0;
@@ -128,6 +159,15 @@ static int lcore_stop(lua_State *L) {
 /* core.now() -> milliseconds of a monotonic clock (float) */
 static int lcore_now(lua_State *L) {
   lua_pushnumber(L, h2lua_now());
+  return 1;
+}
+
+/* core.walltime() -> seconds since the epoch, with the fraction (the
+   access log's timestamps; now() is monotonic) */
+static int lcore_walltime(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + ts.tv_nsec / 1e9);
   return 1;
 }
 
@@ -185,6 +225,49 @@ static int lcore_limits(lua_State *L) {
   return 1;
 }
 
+/* core.worker() -> worker id (0: not a worker), pid, number of CPUs */
+static int lcore_worker(lua_State *L) {
+  lua_pushinteger(L, h2lua_worker_id());
+  lua_pushinteger(L, (lua_Integer)getpid());
+  lua_pushinteger(L, h2lua_cpu_count());
+  return 3;
+}
+
+/* core.cluster_start(n) -> only returns an error: the h2lua program
+   becomes `h2lua --workers n` with the same arguments (execv, same pid) */
+static int lcore_cluster_start(lua_State *L) {
+  int n = (int)luaL_checkinteger(L, 1);
+#ifdef H2LUA_PROGRAM
+  char buf[65536];
+  FILE *f = fopen("/proc/self/cmdline", "rb");
+  size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+  if (f) fclose(f);
+  if (len == 0 || len == sizeof(buf) - 1)
+    return luaL_error(L, "cannot read /proc/self/cmdline");
+  buf[len] = 0;
+  int argc = 0;
+  for (size_t i = 0; i < len; i += strlen(buf + i) + 1) argc++;
+  char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(argc + 3), 0);
+  char num[16];
+  snprintf(num, sizeof(num), "%d", n);
+  int j = 0;
+  for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+    argv[j++] = buf + i;
+    if (j == 1) {
+      argv[j++] = "--workers";
+      argv[j++] = num;
+    }
+  }
+  argv[j] = NULL;
+  fflush(NULL);
+  execv("/proc/self/exe", argv);
+  return luaL_error(L, "execv: %s", strerror(errno));
+#else
+  (void)n;
+  return luaL_error(L, "h2lua.cluster.start needs the h2lua program");
+#endif
+}
+
 static const luaL_Reg core_funcs[] = {
     {"init", lcore_init},           {"stats", lcore_stats},
     {"date", lcore_date},           {"strerror", lcore_strerror},
@@ -195,6 +278,8 @@ static const luaL_Reg core_funcs[] = {
     {"want_tick", lcore_want_tick}, {"ref", lcore_ref},
     {"signals", lcore_signals},     {"listeners_changed", lcore_listeners_changed},
     {"limits", lcore_limits},
+    {"worker", lcore_worker},       {"cluster_start", lcore_cluster_start},
+    {"walltime", lcore_walltime},
     {NULL, NULL},
 };
 
@@ -231,7 +316,8 @@ int luaopen_h2lua_core(lua_State *L) {
   const luaL_Reg *lists[] = {core_funcs,          h2lua_server_funcs,
                              h2lua_session_funcs, h2lua_stream_funcs,
                              h2lua_client_funcs,  h2lua_net_funcs,
-                             h2lua_tls_funcs};
+                             h2lua_tls_funcs,
+                             h2lua_compress_funcs, h2lua_file_funcs};
   for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
     lua_pushlightuserdata(L, rt);
     luaL_setfuncs(L, lists[i], 1);
@@ -244,6 +330,7 @@ int luaopen_h2lua_core(lua_State *L) {
   lua_setfield(L, -2, "OURS"); /* the coroutines the engine runs (weak) */
   h2lua_stream_open(L, rt);
   h2lua_tls_open(L, rt);
+  h2lua_compress_open(L);
   /* the runtime userdata's user value keeps the module table */
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, -3, 1);

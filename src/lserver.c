@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bind.h"
+#include "net.h"
 #include "server.h"
 
 static h2lua_server *check_server(lua_State *L) {
@@ -17,8 +18,8 @@ static SSL_CTX *check_context(lua_State *L, int idx) {
   return b->ctx;
 }
 
-/* core.listen(obj, host, port, backlog[, tls_context]) -> box, port,
-   address, family | nil, errname, msg */
+/* core.listen(obj, host, port, backlog[, tls_context[, reuse_port]]) -> box,
+   port, address, family | nil, errname, msg */
 static int lserver_listen(lua_State *L) {
   h2lua_rt *rt = h2lua_rt_get(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -26,9 +27,10 @@ static int lserver_listen(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 3);
   int backlog = (int)luaL_optinteger(L, 4, 511);
   SSL_CTX *tls = lua_isnoneornil(L, 5) ? NULL : check_context(L, 5);
+  int flags = lua_toboolean(L, 6) ? H2LUA_LISTEN_REUSEPORT : 0;
   const char *errname = NULL;
   char msg[256];
-  h2lua_server *sv = h2lua_server_listen(rt, host, port, backlog, tls,
+  h2lua_server *sv = h2lua_server_listen(rt, host, port, backlog, flags, tls,
                                          &errname, msg, sizeof(msg));
   if (sv == NULL) {
     lua_pushnil(L);
@@ -90,6 +92,14 @@ static int lserver_options(lua_State *L) {
   return 0;
 }
 
+/* core.server_session_listeners(box, on) -> nil: whether Lua listens for
+   'session' (the first frames of a connection are then kept for it) */
+static int lserver_session_listeners(lua_State *L) {
+  h2lua_server *sv = check_server(L);
+  if (sv) sv->cfg->session_listeners = lua_toboolean(L, 2);
+  return 0;
+}
+
 /* core.server_timeouts(box, handshake, preface, headers, idle) -> nil: ms
    (0: none) for connections accepted from now on */
 static int lserver_timeouts(lua_State *L) {
@@ -127,13 +137,40 @@ static int lserver_add_context(lua_State *L) {
   return 0;
 }
 
+/* core.server_adopt(box, socket_box) -> bool: serves an open h2lua.net
+   socket as an accepted connection (server:emit('connection', socket));
+   a TLS server's handshake runs over it (false once bytes were read);
+   the socket reads as closed afterwards */
+static int lserver_adopt(lua_State *L) {
+  h2lua_server *sv = check_server(L);
+  h2lua_socket *so = h2lua_check_box(L, 2, H2LUA_MAGIC_SOCKET, "socket");
+  if (sv == NULL || so == NULL || !so->connected || so->tls) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  struct bufferevent *bev = h2lua_net_take(so);
+  if (bev == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (h2lua_server_adopt(sv, bev) != 0) {
+    bufferevent_free(bev);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 const luaL_Reg h2lua_server_funcs[] = {
+    {"server_adopt", lserver_adopt},
     {"listen", lserver_listen},
     {"server_close", lserver_close},
     {"server_ref", lserver_ref},
     {"server_settings", lserver_settings},
     {"server_options", lserver_options},
     {"server_timeouts", lserver_timeouts},
+    {"server_session_listeners", lserver_session_listeners},
     {"server_set_context", lserver_set_context},
     {"server_add_context", lserver_add_context},
     {NULL, NULL},

@@ -4,6 +4,7 @@
 #include "bind.h"
 #include "h1.h"
 #include "h2.h"
+#include "trace.h"
 
 static h2lua_session *any_session(lua_State *L) {
   return h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
@@ -124,6 +125,14 @@ static int lsession_ref(lua_State *L) {
 static int lsession_alive(lua_State *L) {
   lua_pushboolean(L, live_ngh(L, NULL) != NULL);
   return 1;
+}
+
+/* core.session_trace(box, on) -> nil: whether frames become 'frame' events */
+static int lsession_trace(lua_State *L) {
+  h2lua_session *se = any_session(L);
+  if (se) se->trace = (se->trace & ~H2LUA_TRACE_EVENT) |
+                      (lua_toboolean(L, 2) ? H2LUA_TRACE_EVENT : 0);
+  return 0;
 }
 
 /* core.session_want_raw(box, on) -> nil: whether 'stream' gets rawHeaders */
@@ -293,6 +302,7 @@ const luaL_Reg h2lua_session_funcs[] = {
     {"session_refuse", lsession_refuse},
     {"session_alive", lsession_alive},
     {"session_want_raw", lsession_want_raw},
+    {"session_trace", lsession_trace},
     {"session_fast", lsession_fast},
     {NULL, NULL},
 };

@@ -13,6 +13,7 @@
 
 #include "bind.h"
 #include "h2.h"
+#include "trace.h"
 
 static h2lua_stream *any_stream(lua_State *L, int idx) {
   return h2lua_check_box(L, idx, H2LUA_MAGIC_STREAM, "stream");
@@ -105,12 +106,16 @@ static void push_state(lua_State *L, h2lua_stream *st) {
   if (ns == NULL) {
     if (n == NULL) return;
     set_int(L, "state", NGHTTP2_STREAM_STATE_IDLE);
+    lua_pushstring(L, "idle");
+    lua_setfield(L, -2, "stateName");
     static const char *const zero[] = {"weight", "sumDependencyWeight", "localClose",
                                        "remoteClose", "localWindowSize"};
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) set_int(L, zero[i], 0);
     return;
   }
   set_int(L, "state", nghttp2_stream_get_state(ns));
+  lua_pushstring(L, h2lua_trace_state_name(nghttp2_stream_get_state(ns)));
+  lua_setfield(L, -2, "stateName"); /* beyond Node */
   set_int(L, "weight", nghttp2_stream_get_weight(ns));
   set_int(L, "sumDependencyWeight", nghttp2_stream_get_sum_dependency_weight(ns));
   set_int(L, "localClose", nghttp2_session_get_stream_local_close(n, st->id));
@@ -527,6 +532,14 @@ static int lstream_watch(lua_State *L) {
   return 0;
 }
 
+/* core.reading(box) -> nil: Lua reads the body (it flows): the client may
+   send it whole after the response, as Node lets a resumed stream */
+static int lstream_reading(lua_State *L) {
+  h2lua_stream *st = any_stream(L, 1);
+  if (st) st->lua_read = st->watched = 1;
+  return 0;
+}
+
 /* core.stream_authority(box) -> the request's :authority (or Host) | nil */
 static int lstream_authority(lua_State *L) {
   h2lua_stream *st = any_stream(L, 1);
@@ -737,6 +750,7 @@ const luaL_Reg h2lua_stream_funcs[] = {
     {"buffered", lstream_buffered},
     {"stream_alive", lstream_alive},
     {"watch", lstream_watch},
+    {"reading", lstream_reading},
     {"stream_class", lstream_class},
     {"stream_new", lstream_new},
     {"want_trailers", lstream_want_trailers},

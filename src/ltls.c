@@ -3,12 +3,12 @@
  * (an "h2lua.TLSContext" userdata owning one reference to its SSL_CTX),
  * and the TLS facts of a session's socket.
  */
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bind.h"
+#include "net.h"
 #include "tls.h"
 
 /* The PEM strings of field |k| (a string or a sequence of strings). */
@@ -39,7 +39,8 @@ static h2lua_pem *pems(lua_State *L, int idx, const char *k, size_t *n) {
 }
 
 /* core.tls_context{server=, key=, cert=, ca=, passphrase=, ciphers=,
-   minVersion=, maxVersion=, rejectUnauthorized=} -> context | nil, code,
+   minVersion=, maxVersion=, rejectUnauthorized=, requestCert=} -> context
+   | nil, code,
    message */
 static int ltls_context(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -57,6 +58,8 @@ static int ltls_context(lua_State *L) {
   o.max_version = lua_tostring(L, -1);
   lua_getfield(L, 1, "rejectUnauthorized");
   o.reject_unauthorized = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_getfield(L, 1, "requestCert");
+  o.request_cert = lua_toboolean(L, -1);
   o.certs = pems(L, 1, "cert", &o.ncerts);
   o.keys = pems(L, 1, "key", &o.nkeys);
   o.cas = pems(L, 1, "ca", &o.ncas);
@@ -116,10 +119,22 @@ static void push_time(lua_State *L, const ASN1_TIME *t, const char *k) {
 
 /* core.session_tls(box) -> {protocol=, cipher=, servername=, alpn=,
    authorized=, authorizationError=, peerCertificate={...}} | nil */
+static int push_tls(lua_State *L, SSL *ssl);
+
 static int ltls_session(lua_State *L) {
   h2lua_session *se = h2lua_check_box(L, 1, H2LUA_MAGIC_SESSION, "session");
   SSL *ssl = se && se->conn ? h2lua_conn_ssl(se->conn) : NULL;
-  if (ssl == NULL) return 0;
+  return ssl ? push_tls(L, ssl) : 0;
+}
+
+/* core.socket_tls(box) -> the same for an h2lua.tls socket | nil */
+static int ltls_socket(lua_State *L) {
+  h2lua_socket *so = h2lua_check_box(L, 1, H2LUA_MAGIC_SOCKET, "socket");
+  SSL *ssl = so ? h2lua_net_ssl(so) : NULL;
+  return ssl ? push_tls(L, ssl) : 0;
+}
+
+static int push_tls(lua_State *L, SSL *ssl) {
   char alpn[32];
   h2lua_tls_alpn(ssl, alpn, sizeof(alpn));
   lua_createtable(L, 0, 8);
@@ -154,9 +169,34 @@ static int ltls_session(lua_State *L) {
   return 1;
 }
 
+/* core.ws_accept(key) -> the Sec-WebSocket-Accept answering |key|:
+   base64(SHA-1(key .. the GUID of RFC 6455 1.3)) */
+static int ltls_ws_accept(lua_State *L) {
+  static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  size_t kl;
+  const char *key = luaL_checklstring(L, 1, &kl);
+  const char *why = NULL;
+  if (h2lua_tls_load(&why) != 0) return luaL_error(L, "%s", why); /* SHA-1 is libcrypto's */
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
+           EVP_DigestUpdate(ctx, key, kl) &&
+           EVP_DigestUpdate(ctx, guid, sizeof(guid) - 1) &&
+           EVP_DigestFinal_ex(ctx, md, &mdlen);
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return luaL_error(L, "SHA-1 failed");
+  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  int n = EVP_EncodeBlock(b64, md, (int)mdlen);
+  lua_pushlstring(L, (const char *)b64, (size_t)n);
+  return 1;
+}
+
 const luaL_Reg h2lua_tls_funcs[] = {
     {"tls_context", ltls_context},
+    {"ws_accept", ltls_ws_accept},
     {"session_tls", ltls_session},
+    {"socket_tls", ltls_socket},
     {NULL, NULL},
 };
 

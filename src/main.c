@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "bytecode.h"
 #include "h2lua.h"
+#include "supervisor.h"
 
 #ifndef PACKAGE_VERSION
 #include "config.h"
@@ -28,9 +29,25 @@ static void usage(FILE *f, const char *prog) {
           "            k, m, g); a callback that passes it fails (default: none)\n"
           "  --cpu-budget MS    the CPU time one run of a callback may take\n"
           "            (default 10000; 0: no limit)\n"
-          "  -v        print the version and exit\n"
-          "  -h        print this help and exit\n"
-          "With no script and no -e, reads the script from standard input.\n",
+          "  --trace   print every HTTP/2 frame sent and received on stderr\n"
+          "            (as H2LUA_TRACE=1 does)\n"
+          "  --workers N|auto   fork N worker processes (auto: one per CPU)\n"
+          "            under a supervisor; SIGHUP replaces them with new code\n"
+          "  --check SCRIPT     load and compile SCRIPT without running it:\n"
+          "            exit 0, or 1 with the error\n"
+          "  --access-log FILE  one JSON line per request of every server to\n"
+          "            FILE (appended; - for standard output; docs/logging.md)\n"
+          "  --log-level LEVEL  the runtime's messages on stderr: error, warn,\n"
+          "            info (default) or debug\n"
+          "  -v, --version      print the version and exit\n"
+          "  -h, --help         print this help and exit\n"
+          "  --        the end of the options\n"
+          "The script is a file, or - (or nothing, without -e) for standard\n"
+          "input; the arguments after it are its arg[1..] and its `...`.\n"
+          "SIGINT/SIGTERM drain the servers (a second one stops at once).\n"
+          "Exit status: 0; 1 when an error ends the program (the main chunk,\n"
+          "a timer's callback, an 'error' event nobody listens to); 2 for a\n"
+          "bad command line.\n",
           prog);
 }
 
@@ -38,7 +55,7 @@ static void usage(FILE *f, const char *prog) {
    come first; the installed modules come after (and LUA_PATH still rules
    the rest of package.path). */
 static void set_paths(lua_State *L) {
-  char exe[4096];
+  char exe[4096] = "/nonexistent"; /* the program's directory, when known */
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   int in_build = 0;
   if (n > 0) {
@@ -55,15 +72,22 @@ static void set_paths(lua_State *L) {
                     H2LUA_SRCLUADIR, H2LUA_SRCLUADIR, H2LUA_LUADIR,
                     H2LUA_LUADIR, cur ? cur : "");
   else
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", H2LUA_LUADIR,
-                    H2LUA_LUADIR, cur ? cur : "");
+    /* then the tree the program sits in (BINDIR/../share/lua/5.4): a
+       LuaRocks tree moves what was installed under the configured
+       directory there */
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/../share/lua/5.4/?.lua;%s",
+                    H2LUA_LUADIR, H2LUA_LUADIR, exe, cur ? cur : "");
   lua_setfield(L, -3, "path");
   lua_pop(L, 2);
-  if (in_build)
+  if (in_build) {
     h2lua_bytecode_searcher(L, H2LUA_SRCLUADIR, H2LUA_BUILDDIR "/luac",
                             H2LUA_LUADIR, H2LUA_LUADIR);
-  else
-    h2lua_bytecode_searcher(L, H2LUA_LUADIR, H2LUA_LUADIR, NULL, NULL);
+  } else {
+    lua_pushfstring(L, "%s/../share/lua/5.4", exe);
+    h2lua_bytecode_searcher(L, H2LUA_LUADIR, H2LUA_LUADIR, lua_tostring(L, -1),
+                            lua_tostring(L, -1));
+    lua_pop(L, 1); /* the searcher keeps its own copy (checked below) */
+  }
 }
 
 /* A size with an optional k, m or g suffix; -1 when malformed. */
@@ -112,6 +136,28 @@ static int msghandler(lua_State *L) {
   return 1;
 }
 
+/* require(module)[fn](arg): 0, or -1 with the message printed (the
+   function raised, or returned nil and a message). */
+static int call_module(lua_State *L, const char *module, const char *fn,
+                       const char *arg, const char *option) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  int rv = -1;
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, fn);
+    lua_pushstring(L, arg);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) lua_settop(L, top + 2);
+    else if (!lua_isnil(L, -2) || lua_isnil(L, -1)) rv = 0;
+  }
+  if (rv != 0) {
+    const char *msg = luaL_tolstring(L, -1, NULL);
+    fprintf(stderr, "h2lua: %s: %s\n", option, msg);
+  }
+  lua_settop(L, top);
+  return rv;
+}
+
 /* Runs h2lua.main(mode, what, ...) protected; returns the exit status. */
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -132,8 +178,25 @@ static int pmain(lua_State *L) {
 
   const char *mode = "file", *what = NULL;
   double max_memory = -1, cpu_budget = -1;
-  int first = 1;
+  const char *access_log = NULL, *log_level = NULL;
+  int first = 1, workers = 0;
   while (first < argc && argv[first][0] == '-' && argv[first][1]) {
+    if (strcmp(argv[first], "--access-log") == 0 && first + 1 < argc) {
+      access_log = argv[first + 1];
+      first += 2;
+      continue;
+    }
+    if (strcmp(argv[first], "--log-level") == 0 && first + 1 < argc) {
+      log_level = argv[first + 1];
+      first += 2;
+      continue;
+    }
+    if (strcmp(argv[first], "--check") == 0 && first + 1 < argc) {
+      mode = "check";
+      what = argv[first + 1];
+      first += 2;
+      break;
+    }
     if ((strcmp(argv[first], "--max-memory") == 0 ||
          strcmp(argv[first], "--cpu-budget") == 0) && first + 1 < argc) {
       int mem = argv[first][2] == 'm';
@@ -149,11 +212,31 @@ static int pmain(lua_State *L) {
       first += 2;
       continue;
     }
-    if (strcmp(argv[first], "-v") == 0) {
+    if (strcmp(argv[first], "--trace") == 0) {
+      /* the engine reads it when a session starts; a value already set
+         (H2LUA_TRACE=color) is kept */
+      const char *t = getenv("H2LUA_TRACE");
+      if (t == NULL || *t == 0 || strcmp(t, "0") == 0) setenv("H2LUA_TRACE", "1", 1);
+      first++;
+      continue;
+    }
+    if (strcmp(argv[first], "--workers") == 0 && first + 1 < argc) {
+      char *end;
+      const char *v = argv[first + 1];
+      workers = strcmp(v, "auto") == 0 ? h2lua_cpu_count() : (int)strtol(v, &end, 10);
+      if (strcmp(v, "auto") != 0 && (*end || end == v || workers < 1)) {
+        fprintf(stderr, "h2lua: --workers: not a number of workers: %s\n", v);
+        lua_pushinteger(L, 2);
+        return 1;
+      }
+      first += 2;
+      continue;
+    }
+    if (strcmp(argv[first], "-v") == 0 || strcmp(argv[first], "--version") == 0) {
       printf("h2lua %s (%s)\n", PACKAGE_VERSION, LUA_RELEASE);
       lua_pushinteger(L, 0);
       return 1;
-    } else if (strcmp(argv[first], "-h") == 0) {
+    } else if (strcmp(argv[first], "-h") == 0 || strcmp(argv[first], "--help") == 0) {
       usage(stdout, argv[0]);
       lua_pushinteger(L, 0);
       return 1;
@@ -171,16 +254,40 @@ static int pmain(lua_State *L) {
       return 1;
     }
   }
+  /* the supervisor forks before the engine exists: each worker makes its
+     own loop and loads the script itself */
+  if (workers > 0) {
+    if (what == NULL && first >= argc) {
+      fprintf(stderr, "h2lua: --workers needs a script file or -e\n");
+      lua_pushinteger(L, 2);
+      return 1;
+    }
+    int status = h2lua_supervise(workers);
+    if (status >= 0) {
+      lua_pushinteger(L, status);
+      return 1;
+    }
+  }
   if ((max_memory >= 0 || cpu_budget >= 0) &&
       set_limits(L, max_memory, cpu_budget) != 0) {
     fprintf(stderr, "h2lua: %s\n", lua_tostring(L, -1));
     lua_pushinteger(L, 1);
     return 1;
   }
+  if (log_level && call_module(L, "h2lua.log", "setLevel", log_level,
+                               "--log-level") != 0) {
+    lua_pushinteger(L, 2);
+    return 1;
+  }
+  if (access_log && call_module(L, "http2.accesslog", "set_default",
+                                access_log, "--access-log") != 0) {
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   if (what == NULL) {
     if (first < argc) what = argv[first];
     else mode = "stdin";
-  } else {
+  } else if (strcmp(mode, "check") != 0) {
     first--; /* the script name slot: arg[0] is "-e" */
   }
   /* arg as lua.c builds it: script at 0, its arguments from 1 */
@@ -222,6 +329,10 @@ static int panic(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  /* print()'s lines reach a pipe or a file as they are written, as
+     Node's console.log: supervisors, log collectors and tests read them
+     while the program runs */
+  setvbuf(stdout, NULL, _IOLBF, 0);
   h2lua_alloc *alloc = h2lua_alloc_new();
   lua_State *L = alloc ? lua_newstate(h2lua_alloc_fn, alloc) : NULL;
   if (L) lua_atpanic(L, panic);

@@ -5,6 +5,8 @@
  */
 #include "net.h"
 
+#include <sys/un.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,12 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "conn.h"
+#include "tls.h"
 
 #define SOCK_MAX_BUFFERED (64 * 1024) /* unread input before reading pauses */
 
 static const h2lua_handle_vt socket_vt, netserver_vt;
+static void sock_free(h2lua_socket *so);
+
+/* an error event's code: the reason is in so->why */
+#define H2LUA_NET_TLS_FAILED (-3)
 
 static void sock_close(h2lua_socket *so) {
   if (so->bev == NULL) return;
@@ -42,6 +50,18 @@ static void finish(h2lua_socket *so, int err) {
   else sock_close(so);
 }
 
+SSL *h2lua_net_ssl(h2lua_socket *so) {
+  return so->tls && so->bev ? bufferevent_openssl_get_ssl(so->bev) : NULL;
+}
+
+/* FIN once the output is out (after TLS's close_notify on a TLS socket:
+   the peer can tell the end from a cut). */
+static void half_close(h2lua_socket *so) {
+  SSL *ssl = h2lua_net_ssl(so);
+  if (ssl) SSL_shutdown(ssl);
+  shutdown(bufferevent_getfd(so->bev), SHUT_WR);
+}
+
 static void on_read(struct bufferevent *bev, void *arg) {
   h2lua_socket *so = arg;
   if (evbuffer_get_length(bufferevent_get_input(bev)) >= SOCK_MAX_BUFFERED) {
@@ -57,8 +77,10 @@ static void on_read(struct bufferevent *bev, void *arg) {
 
 static void on_write(struct bufferevent *bev, void *arg) {
   h2lua_socket *so = arg;
-  if (so->ended && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-    shutdown(bufferevent_getfd(bev), SHUT_WR);
+  if (so->ended && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    half_close(so);
+    if (so->remote_ended && !so->h.final) finish(so, 0);
+  }
   if (so->want_drain) {
     so->want_drain = 0;
     h2lua_queue(so->h.rt, H2LUA_EV_NET_DRAIN, &so->h);
@@ -74,12 +96,25 @@ static void on_event(struct bufferevent *bev, short events, void *arg) {
     int one = 1;
     setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     h2lua_queue(rt, H2LUA_EV_NET_CONNECT, &so->h);
-  } else if (events & BEV_EVENT_EOF) {
+  } else if ((events & BEV_EVENT_EOF) && !(so->tls && !so->connected)) {
+    /* what 'end' listeners write still goes out (Node's echo answers
+       there): the socket closes once Lua ended its side too (h2lua.net
+       ends it after 'end', as Node without allowHalfOpen) */
+    so->remote_ended = 1;
     h2lua_queue(rt, H2LUA_EV_NET_END, &so->h);
-    finish(so, 0);
-  } else if (events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    if (so->ended && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+      finish(so, 0);
+  } else if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
     int dns = bufferevent_socket_get_dns_error(bev);
     int err = dns ? -1 : EVUTIL_SOCKET_ERROR();
+    if (so->tls && !so->connected && !dns) {
+      /* the connect or the handshake failed: a refused socket, a
+         certificate, a protocol (conn.c tells sessions the same way) */
+      if (err == 0 || (events & BEV_EVENT_ERROR)) {
+        h2lua_tls_describe_failure(bev, 1, so->why, sizeof(so->why));
+        if (strncmp(so->why, "ERR_SSL_HANDSHAKE", 17) != 0 || err == 0) err = H2LUA_NET_TLS_FAILED;
+      }
+    }
     if (err == 0) err = EIO;
     h2lua_event *ev = h2lua_queue(rt, H2LUA_EV_NET_ERROR, &so->h);
     if (ev) ev->u.error.err = err;
@@ -109,11 +144,95 @@ h2lua_socket *h2lua_net_connect(h2lua_rt *rt, const char *host, int port) {
     bufferevent_free(bev);
     return NULL;
   }
-  if (bufferevent_socket_connect_hostname(bev, h2lua_conn_dns(rt), AF_UNSPEC,
-                                          host, port) != 0)
+  int rv;
+  if (host[0] == '/') { /* a UNIX domain socket's path */
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    size_t n = strlen(host);
+    if (n >= sizeof(un.sun_path)) n = sizeof(un.sun_path) - 1; /* then ENOENT */
+    memcpy(un.sun_path, host, n);
+    rv = bufferevent_socket_connect(bev, (struct sockaddr *)&un, (int)sizeof(un));
+  } else {
+    rv = bufferevent_socket_connect_hostname(bev, h2lua_conn_dns(rt), AF_UNSPEC,
+                                             host, port);
+  }
+  if (rv != 0)
     /* reported from the loop, like any failed connect */
     bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
   return so;
+}
+
+h2lua_socket *h2lua_net_connect_tls(h2lua_rt *rt, const char *host, int port,
+                                    SSL *ssl) {
+  struct bufferevent *bev = bufferevent_openssl_socket_new(
+      rt->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+  if (bev == NULL) {
+    SSL_free(ssl);
+    return NULL;
+  }
+  /* peers that close without close_notify are common: an end, as TCP's */
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+  SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF); /* OpenSSL 3 calls it an error */
+#endif
+  h2lua_socket *so = sock_new(rt, bev);
+  if (so == NULL) {
+    bufferevent_free(bev);
+    return NULL;
+  }
+  so->tls = 1;
+  if (bufferevent_socket_connect_hostname(bev, h2lua_conn_dns(rt), AF_UNSPEC,
+                                          host, port) != 0)
+    bufferevent_trigger_event(bev, BEV_EVENT_ERROR, BEV_OPT_DEFER_CALLBACKS);
+  return so;
+}
+
+int h2lua_net_pair(h2lua_rt *rt, SSL *ssl, h2lua_socket **near,
+                   h2lua_socket **far) {
+  *near = *far = NULL;
+  int fds[2];
+  /* a kernel socket pair rather than a bufferevent pair: every path that
+     uses the descriptor (half-close, TLS, the graceful close of conn.c)
+     works on it unchanged */
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+    if (ssl) SSL_free(ssl);
+    return -1;
+  }
+  struct bufferevent *a =
+      ssl ? bufferevent_openssl_socket_new(rt->base, fds[0], ssl, BUFFEREVENT_SSL_CONNECTING,
+                                           BEV_OPT_CLOSE_ON_FREE)
+          : bufferevent_socket_new(rt->base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+  struct bufferevent *b = bufferevent_socket_new(rt->base, fds[1], BEV_OPT_CLOSE_ON_FREE);
+  if (a == NULL || b == NULL) {
+    if (a) bufferevent_free(a);
+    else {
+      if (ssl) SSL_free(ssl);
+      close(fds[0]);
+    }
+    if (b) bufferevent_free(b);
+    else close(fds[1]);
+    return -1;
+  }
+  if (ssl) {
+    bufferevent_openssl_set_allow_dirty_shutdown(a, 1);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+  }
+  *near = sock_new(rt, a);
+  *far = *near ? sock_new(rt, b) : NULL;
+  if (*far == NULL) {
+    if (*near) sock_free(*near);
+    else bufferevent_free(a);
+    bufferevent_free(b);
+    *near = NULL;
+    return -1;
+  }
+  (*near)->tls = ssl != NULL;
+  (*near)->connected = ssl == NULL; /* TLS: 'connect' once its handshake is done */
+  (*far)->connected = 1;
+  return 0;
 }
 
 h2lua_socket *h2lua_net_open_read(h2lua_rt *rt, const char *path, int *err) {
@@ -146,8 +265,10 @@ long h2lua_net_write(h2lua_socket *so, const void *p, size_t len, int drain) {
 void h2lua_net_end(h2lua_socket *so) {
   if (so->bev == NULL || so->ended) return;
   so->ended = 1;
-  if (so->connected && evbuffer_get_length(bufferevent_get_output(so->bev)) == 0)
-    shutdown(bufferevent_getfd(so->bev), SHUT_WR);
+  if (so->connected && evbuffer_get_length(bufferevent_get_output(so->bev)) == 0) {
+    half_close(so);
+    if (so->remote_ended && !so->h.final) finish(so, 0);
+  }
 }
 
 void h2lua_net_destroy(h2lua_socket *so) {
@@ -198,7 +319,8 @@ static int socket_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     so->data_notified = 0;
     return 0;
   case H2LUA_EV_NET_ERROR:
-    lua_pushstring(L, h2lua_errno_name(ev->u.error.err));
+    if (ev->u.error.err == H2LUA_NET_TLS_FAILED) lua_pushstring(L, so->why);
+    else lua_pushstring(L, h2lua_errno_name(ev->u.error.err));
     return 1;
   case H2LUA_EV_NET_CLOSE:
     if (ev->u.error.err == -2) return -1;
@@ -253,7 +375,7 @@ h2lua_netserver *h2lua_net_listen(h2lua_rt *rt, const char *host, int port,
                                   char *msg, size_t msglen) {
   h2lua_netserver *ns = calloc(1, sizeof(*ns));
   if (ns == NULL) return NULL;
-  ns->lev = h2lua_listen_on(rt, host, port, backlog, on_accept, ns, errname,
+  ns->lev = h2lua_listen_on(rt, host, port, backlog, 0, on_accept, ns, errname,
                             msg, msglen);
   if (ns->lev == NULL) {
     free(ns);

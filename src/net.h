@@ -9,6 +9,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include "tlslib.h"
 
 #include "runtime.h"
 #include "util.h"
@@ -17,6 +18,9 @@ struct h2lua_socket {
   h2lua_handle h;
   struct bufferevent *bev; /* NULL once closed or handed over */
   int refd, connected, paused, data_notified, want_drain, ended;
+  int tls;                 /* a TLS client socket (connected: handshake done) */
+  char why[256];           /* why its TLS connect failed: "CODE message" */
+  int remote_ended; /* the peer's FIN: closes once our side has ended too */
 };
 
 typedef struct h2lua_netserver {
@@ -27,6 +31,19 @@ typedef struct h2lua_netserver {
 
 /* A socket connecting to |host|:|port|; NULL when out of memory. */
 h2lua_socket *h2lua_net_connect(h2lua_rt *rt, const char *host, int port);
+/* A TLS client socket to |host|:|port| over |ssl| (taken); 'connect'
+   once the handshake is done. NULL when out of memory. */
+h2lua_socket *h2lua_net_connect_tls(h2lua_rt *rt, const char *host, int port,
+                                    SSL *ssl);
+/* Two sockets joined to each other (a socketpair): bytes written to one
+   are read from the other. |near| is a TLS client over the pair when
+   |ssl| (taken), connecting; |far| is plain. For carrying a connection
+   over something that is not a socket (a stream, a Lua duplex): Lua
+   pumps |far|. -1 when out of descriptors or memory. */
+int h2lua_net_pair(h2lua_rt *rt, SSL *ssl, h2lua_socket **near,
+                   h2lua_socket **far);
+/* The SSL of a TLS socket, or NULL. */
+SSL *h2lua_net_ssl(h2lua_socket *so);
 /* Queues bytes; returns what waits for the socket, or -1 when closed. */
 /* A readable file that is not a socket (a FIFO) as a socket: its input
    comes as a socket's does; NULL and *err (errno) when it cannot open. */

@@ -212,10 +212,12 @@ static int deliver_batch(lua_State *L) {
   while (rt->ev_head < rt->ev_len && !rt->closing) {
     rt->cur = rt->ev[rt->ev_head++];
     rt->cur_live = 1;
+    rt->main_run = ++rt->runs; /* each event a run for the CPU budget */
     deliver_one(L, rt, &rt->cur);
     finish_current(rt);
     if (rt->drain_wanted) run_drain(L, rt);
   }
+  rt->main_run = ++rt->runs;
   if (rt->drain_wanted && !rt->closing) run_drain(L, rt);
   return 0;
 }
@@ -230,6 +232,8 @@ static void deliver_all(h2lua_rt *rt) {
       report(L);
       finish_current(rt);
     }
+    rt->main_run = 0;
+    h2lua_guard_unhook(L);
     lua_pop(L, 1);
   }
   if (rt->ev_head == rt->ev_len) rt->ev_head = rt->ev_len = 0;
@@ -268,7 +272,11 @@ void h2lua_deliver_now(h2lua_rt *rt, h2lua_event *ev) {
   lua_pushcfunction(L, deliver_now);
   lua_pushlightuserdata(L, rt);
   lua_pushlightuserdata(L, ev);
+  unsigned prev = rt->main_run;
+  rt->main_run = ++rt->runs;
   if (lua_pcall(L, 2, 0, -4) != LUA_OK) report(L);
+  rt->main_run = prev;
+  h2lua_guard_unhook(L);
   lua_pop(L, 1);
   free(ev->data.p);
   ev->data.p = NULL;

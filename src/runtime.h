@@ -139,6 +139,9 @@ struct h2lua_rt {
      memory limit lifted; the limiting allocator */
   lua_State *volatile active;
   volatile unsigned active_run;
+  /* the run of the main thread's Lua (the dispatcher, SNICallback) while
+     no coroutine is active; 0 outside deliveries */
+  volatile unsigned main_run;
   unsigned runs;
   volatile unsigned stop_run;
   volatile int stop_why;
@@ -174,6 +177,7 @@ struct h2lua_rt {
   int want_tick;
   /* counters for leak checks */
   int n_servers, n_sessions, n_streams, n_sockets;
+  int n_lingering; /* conn.c: closed connections still sending their last bytes */
 };
 
 /* The runtime of the binding being called (its upvalue 1). */

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 
 #include "h1.h"
 #include "h2.h"
+#include "trace.h"
 
 static const h2lua_handle_vt server_vt;
+static void recheck_closing(h2lua_config *cfg);
 
 /* How long the listener rests when accept() has no descriptor to give. */
 #define ACCEPT_BACKOFF_MS 100
@@ -27,6 +30,7 @@ static void queue_session(h2lua_session *se, int type, int http1) {
   }
   ev->u.session.se = se;
   ev->u.session.http1 = http1;
+  recheck_closing(se->cfg); /* a closed server waiting for this one */
 }
 
 /* ---- the server's timeouts ----
@@ -94,6 +98,7 @@ static void on_deadline(void *owner, h2lua_conn *c) {
   h2lua_config *cfg = se->cfg;
   if (se->torn_down) return;
   if (se->proto == NULL) {
+    h2lua_config *waiting = cfg->server ? cfg : NULL; /* the server holds it */
     /* no handshake or no first bytes in time: closed, nothing sent */
     if (c->tls && !c->connected && cfg->server) {
       static const char why[] = "ERR_TLS_HANDSHAKE_TIMEOUT TLS handshake timeout";
@@ -105,6 +110,7 @@ static void on_deadline(void *owner, h2lua_conn *c) {
       }
     }
     h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+    if (waiting) recheck_closing(waiting);
     return;
   }
   double next;
@@ -134,14 +140,19 @@ static void on_open(void *owner, h2lua_conn *c, int proto) {
   h2lua_config *cfg = se->cfg;
   h2lua_session_attach(se, c); /* the addresses are known now */
   if (proto == H2LUA_PROTO_H2) {
+    /* a 'session' listener may listen for 'frame': the first read's
+       frames wait for it */
+    if (cfg->session_listeners) se->trace |= H2LUA_TRACE_EARLY;
     if (h2lua_h2_start(se, cfg->opt, cfg->settings, cfg->nsettings) != 0) {
       h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
+      recheck_closing(cfg); /* the server's */
       return;
     }
     queue_session(se, H2LUA_EV_SESSION, 0);
   } else if (proto == H2LUA_PROTO_H1) {
     if (h2lua_h1_start(se) != 0) {
       h2lua_session_teardown(se, NGHTTP2_INTERNAL_ERROR, 0);
+      recheck_closing(cfg);
       return;
     }
     queue_session(se, H2LUA_EV_SESSION, 1);
@@ -163,11 +174,21 @@ static void on_open(void *owner, h2lua_conn *c, int proto) {
   h2lua_conn_deadline(c, next);
 }
 
+/* A connection that ends before saying its protocol may be the last one a
+   closed server waits for. */
+static void on_closed(void *owner, h2lua_conn *c, int kind, int err,
+                      const char *why) {
+  h2lua_session *se = owner;
+  h2lua_config *waiting = se->proto == NULL && se->cfg && se->cfg->server ? se->cfg : NULL;
+  h2lua_session_on_closed(owner, c, kind, err, why);
+  if (waiting) recheck_closing(waiting);
+}
+
 static const h2lua_conn_cbs conn_cbs = {
     .open = on_open,
     .input = h2lua_session_on_input,
     .writable = h2lua_session_on_writable,
-    .closed = h2lua_session_on_closed,
+    .closed = on_closed,
     .timeout = h2lua_session_on_timeout,
     .deadline = on_deadline,
 };
@@ -196,6 +217,53 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
     watch(se, c, ssl ? sv->cfg->timeouts.handshake : sv->cfg->timeouts.preface);
   }
   h2lua_pump(rt);
+}
+
+/* A TLS server's given socket: its descriptor goes the way of an accepted
+   one (the handshake, ALPN, SNI and the handshake timeout included). Only
+   while nothing was read from it or waits to be written, which holds for
+   a socket over a duplex (net.over) or one Lua has not read. */
+static int adopt_tls(h2lua_server *sv, struct bufferevent *bev) {
+  h2lua_rt *rt = sv->h.rt;
+  evutil_socket_t fd = bufferevent_getfd(bev);
+  if (fd < 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+      evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+    return -1;
+  h2lua_session *se = h2lua_session_new(rt, 0, sv->cfg, &sv->cfg->limits);
+  if (se == NULL) return -1;
+  SSL *ssl = h2lua_tls_server_ssl(sv->tls, sv->cfg->allow_http1);
+  int nfd = ssl ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (nfd < 0) {
+    if (ssl) SSL_free(ssl);
+    h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+    return -1;
+  }
+  bufferevent_free(bev); /* its descriptor lives on in |nfd| */
+  h2lua_conn *c = h2lua_conn_accept(rt, nfd, ssl, 0, &conn_cbs, se);
+  if (c == NULL) {
+    h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+  } else {
+    h2lua_session_attach(se, c);
+    watch(se, c, sv->cfg->timeouts.handshake);
+  }
+  h2lua_pump(rt);
+  return 0;
+}
+
+int h2lua_server_adopt(h2lua_server *sv, struct bufferevent *bev) {
+  h2lua_rt *rt = sv->h.rt;
+  if (sv->tls) return adopt_tls(sv, bev);
+  h2lua_session *se = h2lua_session_new(rt, 0, sv->cfg, &sv->cfg->limits);
+  if (se == NULL) return -1;
+  h2lua_conn *c = h2lua_conn_adopt_accepted(rt, bev, 1, &conn_cbs, se);
+  if (c == NULL) {
+    h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
+    return -1;
+  }
+  h2lua_session_attach(se, c);
+  watch(se, c, sv->cfg->timeouts.preface);
+  h2lua_pump(rt);
+  return 0;
 }
 
 static void resume_accept(evutil_socket_t fd, short what, void *arg) {
@@ -240,7 +308,7 @@ static SSL_CTX *ask_lua(void *ud, SSL *ssl, const char *name) {
 }
 
 h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
-                                  int backlog, SSL_CTX *tls,
+                                  int backlog, int flags, SSL_CTX *tls,
                                   const char **errname, char *msg,
                                   size_t msglen) {
   h2lua_server *sv = calloc(1, sizeof(*sv));
@@ -256,7 +324,7 @@ h2lua_server *h2lua_server_listen(h2lua_rt *rt, const char *host, int port,
     snprintf(msg, msglen, "out of memory");
     return NULL;
   }
-  sv->lev = h2lua_listen_on(rt, host, port, backlog, on_accept, sv, errname,
+  sv->lev = h2lua_listen_on(rt, host, port, backlog, flags, on_accept, sv, errname,
                             msg, msglen);
   if (sv->lev == NULL) {
     h2lua_config_unref(sv->cfg);
@@ -301,6 +369,43 @@ void h2lua_server_set_context(h2lua_server *sv, SSL_CTX *ctx) {
   h2lua_tls_use_sni(ctx, &sv->sni);
 }
 
+/* Accepted connections that have not said their protocol yet (the first
+   bytes, the TLS handshake): each is to become a session of |sv|. */
+static int pending_sessions(h2lua_server *sv) {
+  int n = 0;
+  for (h2lua_handle *h = sv->h.rt->handles; h; h = h->next) {
+    if (h->vt != &h2lua_session_vt) continue;
+    h2lua_session *se = (h2lua_session *)h;
+    if (se->cfg == sv->cfg && se->proto == NULL && !se->torn_down) n++;
+  }
+  return n;
+}
+
+#define CLOSE_POLL_MS 20 /* how often a closed server looks at them */
+
+static void finish_close(h2lua_server *sv);
+
+static void on_closing(evutil_socket_t fd, short what, void *arg) {
+  h2lua_server *sv = arg;
+  if (sv->cfg->server == NULL) return; /* finished already */
+  if (pending_sessions(sv) > 0) {
+    struct timeval tv = {0, CLOSE_POLL_MS * 1000};
+    evtimer_add(sv->closing, &tv);
+    return;
+  }
+  finish_close(sv);
+  h2lua_pump(sv->h.rt);
+}
+
+/* |cfg|'s server, if it is closed and waiting for pending connections,
+   looks again right after this callback (after the events queued now are
+   delivered: its Lua object must still take them). */
+static void recheck_closing(h2lua_config *cfg) {
+  h2lua_server *sv = (h2lua_server *)cfg->server;
+  if (sv == NULL || sv->closing == NULL || sv->lev != NULL) return;
+  event_active(sv->closing, EV_TIMEOUT, 0);
+}
+
 void h2lua_server_close(h2lua_server *sv) {
   h2lua_rt *rt = sv->h.rt;
   if (sv->lev == NULL) return;
@@ -309,6 +414,20 @@ void h2lua_server_close(h2lua_server *sv) {
   if (sv->backoff) evtimer_del(sv->backoff);
   if (sv->refd) rt->refs--;
   sv->refd = 0;
+  /* A connection the kernel gave us is a client waiting for an answer:
+     dropping it because its first bytes came after close() would fail a
+     request a drain promised to serve. The sessions keep the loop up. */
+  if (!rt->closing && pending_sessions(sv) > 0 &&
+      (sv->closing = evtimer_new(rt->base, on_closing, sv)) != NULL) {
+    struct timeval tv = {0, CLOSE_POLL_MS * 1000};
+    evtimer_add(sv->closing, &tv);
+    return;
+  }
+  finish_close(sv);
+}
+
+static void finish_close(h2lua_server *sv) {
+  h2lua_rt *rt = sv->h.rt;
   sv->cfg->server = NULL;
   h2lua_handle_release(&sv->h);
   if (h2lua_queue_final(rt, H2LUA_EV_SERVER_CLOSE, &sv->h) == NULL) {
@@ -322,6 +441,8 @@ static void server_free(h2lua_server *sv) {
   sv->lev = NULL;
   if (sv->backoff) event_free(sv->backoff);
   sv->backoff = NULL;
+  if (sv->closing) event_free(sv->closing);
+  sv->closing = NULL;
   if (sv->refd) rt->refs--;
   sv->refd = 0;
   if (sv->tls) {
@@ -350,7 +471,8 @@ static int server_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
     se->h.box = h2lua_box_new(L, H2LUA_MAGIC_SESSION, se, LUA_NOREF);
     h2lua_session_push_addresses(L, se);
     lua_pushboolean(L, ev->u.session.http1);
-    return 7;
+    lua_pushboolean(L, se->conn && se->conn->adopted);
+    return 8;
   }
   case H2LUA_EV_TLS_ERROR:
     lua_pushlstring(L, ev->data.p ? ev->data.p : "", ev->data.len);
@@ -380,6 +502,7 @@ static void server_result(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
 static void server_delivered(h2lua_handle *h, h2lua_event *ev) {
   if (ev->type == H2LUA_EV_SESSION || ev->type == H2LUA_EV_UNKNOWN_PROTOCOL) {
     h2lua_session *se = ev->u.session.se;
+    se->trace &= ~H2LUA_TRACE_EARLY;
     /* Lua did not take it (an error): nobody could answer its streams */
     if (se->h.ref == LUA_NOREF) h2lua_session_teardown(se, NGHTTP2_CANCEL, 0);
   } else if (ev->type == H2LUA_EV_SERVER_CLOSE) {

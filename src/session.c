@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace.h"
 #include "util.h"
 
 h2lua_config *h2lua_config_new(void) {
@@ -245,6 +246,9 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
       off += len + 1;
     }
     return 1;
+  case H2LUA_EV_FRAME: /* queued early: dropped if nobody listened since */
+    if (!(se->trace & H2LUA_TRACE_EVENT)) return -1;
+    return h2lua_trace_push(L, d) ? 1 : -1;
   case H2LUA_EV_STREAM: { /* a client: a promised stream */
     h2lua_stream *st = ev->u.stream.st;
     h2lua_stream_object(L, h->rt, st, lua_gettop(L)); /* the session is on top */

@@ -93,6 +93,7 @@ typedef struct h2lua_config {
   h2lua_limits limits;
   h2lua_timeouts timeouts;
   int allow_http1;
+  int session_listeners; /* Lua listens for 'session': it may want 'frame' from the start */
 } h2lua_config;
 
 h2lua_config *h2lua_config_new(void);
@@ -109,6 +110,7 @@ struct h2lua_session {
   unsigned is_client : 1, torn_down : 1, closing : 1, refd : 1, tls : 1;
   unsigned peer_push : 1;    /* the peer accepts pushes (its SETTINGS) */
   unsigned want_raw : 1;     /* Lua's 'stream' listeners take rawHeaders */
+  unsigned trace : 3;        /* H2LUA_TRACE_* (trace.h): frames traced */
   /* the server's one 'stream' listener, called without Lua's stream entry
      while nothing else listens (set by Lua, for generation fast_gen) */
   int fast_ref;

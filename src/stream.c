@@ -100,8 +100,16 @@ void h2lua_stream_detach(h2lua_stream *st) {
   st->se = NULL;
 }
 
+static void drop_file(h2lua_stream *st) {
+  if (st->file_left > 0) {
+    close(st->file_fd);
+    st->file_left = 0;
+  }
+}
+
 void h2lua_stream_free(h2lua_stream *st) {
   h2lua_rt *rt = st->h.rt;
+  drop_file(st);
   if (st->home && !st->closed && st->home->nopen) st->home->nopen--;
   unlink_home(st);
   h2lua_hblock_consume(&st->hdrs, st->hdrs.n);
@@ -152,8 +160,49 @@ size_t h2lua_stream_in_take(h2lua_stream *st, void *dst, size_t max) {
   return (size_t)n;
 }
 
+/* A file body enters |out| a piece at a time: libevent maps a file
+   segment whole and unmaps it only once all of it has left, so a 1 GiB
+   file added at once ends up as 1 GiB of resident pages. Piece by piece,
+   a stream holds at most about two pieces. */
+#define FILE_PIECE ((int64_t)256 * 1024)
+
+static int add_piece(h2lua_stream *st) {
+  int64_t n = st->file_left < FILE_PIECE ? st->file_left : FILE_PIECE;
+  struct evbuffer_file_segment *seg =
+      evbuffer_file_segment_new(st->file_fd, (ev_off_t)st->file_off, (ev_off_t)n, 0);
+  if (seg == NULL) return -1;
+  /* the chain keeps its own reference; the bytes are mapped (or read) now */
+  int rv = evbuffer_add_file_segment(st->out, seg, 0, (ev_off_t)n);
+  evbuffer_file_segment_free(seg);
+  if (rv != 0) return -1;
+  st->file_off += n;
+  st->file_left -= n;
+  if (st->file_left == 0) close(st->file_fd);
+  return 0;
+}
+
+/* Keeps a piece ahead of what the protocol takes. A piece that cannot be
+   added ends the file there: the body comes out short of its
+   content-length, which the peer sees as an error. */
+static void refill(h2lua_stream *st) {
+  while (st->file_left > 0 && evbuffer_get_length(st->out) < (size_t)FILE_PIECE) {
+    if (add_piece(st) != 0) drop_file(st);
+  }
+}
+
+/* Bytes that go after a file still being added: the rest of it goes into
+   |out| first, whole. */
+static int file_whole(h2lua_stream *st) {
+  int rv = evbuffer_add_file(st->out, st->file_fd, (ev_off_t)st->file_off,
+                             (ev_off_t)st->file_left);
+  if (rv != 0) close(st->file_fd);
+  st->file_left = 0;
+  return rv;
+}
+
 int h2lua_stream_out_add(h2lua_stream *st, const void *p, size_t len) {
   if (len == 0) return 0;
+  if (st->file_left > 0 && file_whole(st) != 0) return -1;
   /* a small body needs no evbuffer chain (a malloc and a free) */
   if (st->small_len + len <= sizeof(st->small) && evbuffer_get_length(st->out) == 0) {
     memcpy(st->small + st->small_len, p, len);
@@ -172,7 +221,22 @@ int h2lua_stream_out_add_file(h2lua_stream *st, int fd, int64_t offset,
     if (evbuffer_prepend(st->out, st->small, st->small_len) != 0) return -1;
     st->small_len = 0;
   }
-  return evbuffer_add_file(st->out, fd, (ev_off_t)offset, (ev_off_t)length);
+  if (st->file_left > 0 && file_whole(st) != 0) {
+    close(fd);
+    return -1;
+  }
+  if (length <= 0) {
+    close(fd);
+    return 0;
+  }
+  st->file_fd = fd;
+  st->file_off = offset;
+  st->file_left = length;
+  if (add_piece(st) != 0) {
+    drop_file(st);
+    return -1;
+  }
+  return 0;
 }
 
 /* Bytes leave the front of |out|; counted as memory first, which is exact
@@ -194,6 +258,7 @@ size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max) {
     dst = (char *)dst + taken;
     max -= taken;
   }
+  if (st->file_left > 0) refill(st);
   if (max && evbuffer_get_length(st->out)) {
     int n = evbuffer_remove(st->out, dst, max);
     if (n > 0) taken += (size_t)n;
@@ -209,6 +274,7 @@ void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst) {
     st->small_len = 0;
   }
   evbuffer_add_buffer(dst, st->out);
+  if (st->file_left > 0) refill(st);
 }
 
 void h2lua_stream_maybe_drain(h2lua_stream *st) {

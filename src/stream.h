@@ -77,6 +77,9 @@ struct h2lua_stream {
   struct evbuffer *out;    /* response body not yet taken by the protocol */
   size_t small_len;        /* bytes of |small| used */
   size_t out_mem;          /* bytes of |out| in memory (not file segments) */
+  int64_t file_left;       /* a file body's bytes not yet in |out| (0: none) */
+  int64_t file_off;        /* where they start in file_fd (when file_left) */
+  int file_fd;
   h2lua_hblock hdrs;       /* received fields not yet given to Lua */
   size_t block_start;      /* first pair of the block being received */
   size_t block_bytes;      /* its size so far (maxHeaderListSize) */
@@ -116,9 +119,10 @@ int h2lua_stream_out_add_file(h2lua_stream *st, int fd, int64_t offset,
 size_t h2lua_stream_out_take(h2lua_stream *st, void *dst, size_t max);
 /* Bytes of body waiting (in memory and in files). */
 static inline size_t h2lua_stream_out_len(const h2lua_stream *st) {
-  return st->small_len + evbuffer_get_length(st->out);
+  return st->small_len + evbuffer_get_length(st->out) + (size_t)st->file_left;
 }
-/* Moves the whole body queued so far to |dst| (file segments as they are). */
+/* Moves the body queued so far to |dst| (file segments as they are; a
+   file's later pieces stay: out_len says what is left). */
 void h2lua_stream_out_move(h2lua_stream *st, struct evbuffer *dst);
 /* Queues EV_DRAIN when Lua asked for it and the output is empty. */
 void h2lua_stream_maybe_drain(h2lua_stream *st);

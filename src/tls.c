@@ -4,9 +4,6 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
-#include <event2/bufferevent_ssl.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +12,9 @@
 static int ssl_http1_index = -1;
 
 const char *h2lua_tls_error(char *buf, size_t len) {
-  unsigned long e = ERR_peek_last_error();
   buf[0] = 0;
+  if (!h2lua_tls_loaded()) return buf; /* no TLS call yet: no error queued */
+  unsigned long e = ERR_peek_last_error();
   if (e) ERR_error_string_n(e, buf, len);
   ERR_clear_error();
   return buf;
@@ -193,6 +191,14 @@ static int load_ca(SSL_CTX *ctx, const h2lua_pem *pem) {
   return n > 0 ? 0 : -1;
 }
 
+/* The handshake goes on whatever the result, which the session's socket
+   reports (SSL_get_verify_result). */
+static int verify_later(int ok, X509_STORE_CTX *store) {
+  (void)ok;
+  (void)store;
+  return 1;
+}
+
 static int version_of(const char *v) {
   if (v == NULL) return 0;
   if (strcmp(v, "TLSv1") == 0) return TLS1_VERSION;
@@ -218,6 +224,12 @@ SSL_CTX *h2lua_tls_context(const h2lua_tls_opts *o, const char **code,
   if (minv < 0 || maxv < 0) {
     *code = "ERR_TLS_INVALID_PROTOCOL_VERSION";
     snprintf(msg, msglen, "minVersion/maxVersion must be TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3");
+    return NULL;
+  }
+  const char *why = NULL;
+  if (h2lua_tls_load(&why) != 0) { /* Node's code when built without OpenSSL */
+    *code = "ERR_NO_CRYPTO";
+    snprintf(msg, msglen, "%s", why);
     return NULL;
   }
   SSL_CTX *ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
@@ -250,9 +262,19 @@ SSL_CTX *h2lua_tls_context(const h2lua_tls_opts *o, const char **code,
   if (!o->server && o->ncas == 0) SSL_CTX_set_default_verify_paths(ctx);
   if (o->server) {
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn_select, NULL);
-    /* a client certificate is asked for (and verified against ca) only
-       when a ca is given, as requestCert would */
-    if (o->ncas) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    /* Node's requestCert: a client certificate is asked for, verified
+       against ca (else the system's CAs); with rejectUnauthorized a client
+       without one, or with one that does not verify, fails the handshake;
+       without, it gets in and the session's socket says authorized false
+       and why */
+    if (o->request_cert) {
+      if (o->ncas == 0) SSL_CTX_set_default_verify_paths(ctx);
+      SSL_CTX_set_verify(ctx,
+                         o->reject_unauthorized
+                             ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                             : SSL_VERIFY_PEER,
+                         o->reject_unauthorized ? NULL : verify_later);
+    }
   } else {
     static const unsigned char h2[] = "\x02h2";
     SSL_CTX_set_alpn_protos(ctx, h2, sizeof(h2) - 1);

@@ -7,7 +7,7 @@
 #define H2LUA_TLS_H
 
 #include <stddef.h>
-#include <openssl/ssl.h>
+#include "tlslib.h"
 #include <event2/bufferevent.h>
 
 /* The userdata Lua holds for a context (metatable H2LUA_TLS_CONTEXT_MT). */
@@ -26,7 +26,10 @@ typedef struct h2lua_tls_opts {
   const h2lua_pem *certs, *keys, *cas;
   size_t ncerts, nkeys, ncas;
   const char *passphrase, *ciphers, *min_version, *max_version;
-  int reject_unauthorized; /* clients: verify the server's certificate */
+  int reject_unauthorized; /* clients: verify the server's certificate;
+                              servers asking for one: refuse a client
+                              without a valid one */
+  int request_cert;        /* servers: ask clients for a certificate */
 } h2lua_tls_opts;
 
 /* A new context, or NULL with Node's error code in *code and a message in

@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -83,4 +85,26 @@ void h2lua_addr_of(evutil_socket_t fd, h2lua_addr *local, h2lua_addr *remote) {
     if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
       format((struct sockaddr *)&ss, remote);
   }
+}
+
+int h2lua_passive_addr(const char *host, int port, struct addrinfo **res,
+                       struct addrinfo **ai, const char **why) {
+  struct addrinfo hints;
+  char portstr[16];
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  *res = NULL;
+  int rv = getaddrinfo(host, portstr, &hints, res);
+  if (rv != 0) {
+    *why = gai_strerror(rv);
+    return -1;
+  }
+  *ai = *res;
+  if (host == NULL)
+    for (struct addrinfo *p = *res; p; p = p->ai_next)
+      if (p->ai_family == AF_INET6) *ai = p;
+  return 0;
 }

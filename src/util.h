@@ -21,6 +21,14 @@ const char *h2lua_date(size_t *len);
    host name that did not resolve ("ENOTFOUND"). Never NULL. */
 const char *h2lua_errno_name(int e);
 
+struct addrinfo;
+/* The address a listener on host:port binds (host NULL: every address,
+   IPv6's dual-stack one when there is one): 0 with *ai inside *res (the
+   caller frees *res with freeaddrinfo), or -1 with getaddrinfo's
+   message in *why. */
+int h2lua_passive_addr(const char *host, int port, struct addrinfo **res,
+                       struct addrinfo **ai, const char **why);
+
 /* A socket address as text. */
 typedef struct h2lua_addr {
   char host[64];

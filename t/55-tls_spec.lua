@@ -6,9 +6,9 @@ local H = require "helper"
 local http2 = require "http2"
 local h2lua = require "h2lua"
 
-local PKI = os.tmpname() .. ".pki"
-local function pem(name) return H.readfile(PKI .. "/" .. name .. ".pem") end
-local function key(name) return H.readfile(PKI .. "/" .. name .. "-key.pem") end
+local pki = H.pki()
+local PKI = pki.dir
+local pem, key = pki.pem, pki.key
 
 local function secure_server(opts)
   opts = opts or {}
@@ -42,9 +42,9 @@ end
 
 describe("TLS", function()
   setup(function()
-    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. PKI .. " >/dev/null"))
+    pki.make()
   end)
-  teardown(function() os.execute("rm -rf " .. PKI) end)
+  teardown(pki.remove)
   after_each(function() assert.is_nil(H.leaks()) end)
 
   it("serves curl --http2 over TLS, verified with the test CA (not -k)", function()
@@ -260,8 +260,8 @@ describe("TLS", function()
 
   it("our client: servername for SNI, and a client certificate the server sees", function()
     H.run(function()
-      local server, port = secure_server({ ca = pem("ca") }) -- asks for client certificates
-      server:addContext("other.test", { key = key("other"), cert = pem("other"), ca = pem("ca") })
+      local server, port = secure_server({ ca = pem("ca"), requestCert = true })
+      server:addContext("other.test", { key = key("other"), cert = pem("other"), ca = pem("ca"), requestCert = true })
       local subject
       server:on("session", function(s)
         local c = s.socket.getPeerCertificate()
@@ -276,6 +276,66 @@ describe("TLS", function()
       assert.equal("secure /sni", req:readAll())
       assert.equal("h2lua client", subject)
       s:close()
+    end)
+  end)
+
+  it("requestCert as Node: a client certificate asked for and verified; rejectUnauthorized = false lets any client in, unauthorized; a ca alone asks for none", function()
+    H.run(function()
+      local function serve(opts)
+        local server, port = secure_server(opts)
+        local seen = { sessions = {}, tls_errors = 0 }
+        server:on("session", function(s)
+          local c = s.socket.getPeerCertificate()
+          seen.sessions[#seen.sessions + 1] = { authorized = s.socket.authorized,
+            why = s.socket.authorizationError, cn = c.subject and c.subject.CN }
+        end)
+        server:on("tlsClientError", function() seen.tls_errors = seen.tls_errors + 1 end)
+        return server, port, seen
+      end
+      local function curl(port, who)
+        local cert = who and (" --cert " .. PKI .. "/" .. who .. ".pem --key " .. PKI .. "/" .. who .. "-key.pem") or ""
+        return H.sh("curl -sS --max-time 5 --http2 --cacert " .. PKI .. "/ca.pem" .. cert ..
+          " https://localhost:" .. port .. "/m")
+      end
+      -- requestCert, rejectUnauthorized by default
+      local server, port, seen = serve({ ca = pem("ca"), requestCert = true })
+      local rc, out, err = curl(port, "client")
+      assert.equal(0, rc, err)
+      assert.equal("secure /m", out)
+      assert.same({ authorized = true, cn = "h2lua client" }, seen.sessions[1])
+      rc = curl(port, nil) -- no certificate
+      assert.is_not.equal(0, rc)
+      rc = curl(port, "selfsigned") -- one the ca did not sign
+      assert.is_not.equal(0, rc)
+      assert.truthy(H.wait_until(function() return seen.tls_errors == 2 end, 5000), "tlsClientError " .. seen.tls_errors)
+      assert.equal(1, #seen.sessions)
+      server:close()
+      -- requestCert, rejectUnauthorized = false: in, and told why not authorized
+      server, port, seen = serve({ ca = pem("ca"), requestCert = true, rejectUnauthorized = false })
+      rc, out, err = curl(port, nil)
+      assert.equal(0, rc, err)
+      assert.equal("secure /m", out)
+      rc, out, err = curl(port, "selfsigned")
+      assert.equal(0, rc, err)
+      assert.equal("secure /m", out)
+      rc, out, err = curl(port, "client")
+      assert.equal(0, rc, err)
+      assert.equal(3, #seen.sessions)
+      assert.is_false(seen.sessions[1].authorized)
+      assert.is_nil(seen.sessions[1].cn)
+      assert.is_false(seen.sessions[2].authorized)
+      assert.equal("localhost", seen.sessions[2].cn)
+      assert.is_string(seen.sessions[2].why)
+      assert.same({ authorized = true, cn = "h2lua client" }, seen.sessions[3])
+      assert.equal(0, seen.tls_errors)
+      server:close()
+      -- a ca without requestCert: no certificate is asked for, so a client's is never sent
+      server, port, seen = serve({ ca = pem("ca") })
+      rc, out, err = curl(port, "client")
+      assert.equal(0, rc, err)
+      assert.equal("secure /m", out)
+      assert.same({ authorized = false }, seen.sessions[1])
+      server:close()
     end)
   end)
 

@@ -92,7 +92,7 @@ describe("Node compat-* (responses)", function()
     end)
   end)
 
-  it("compat-serverresponse-destroy.js: res:destroy() resets the stream (INTERNAL_ERROR with an error); 'finish' still comes", function()
+  it("compat-serverresponse-destroy.js: res:destroy() resets the stream (NO_ERROR without an error: the client's request ends; INTERNAL_ERROR with one); 'finish' still comes", function()
     H.run(function()
       local finishes, errs = 0, 0
       local nexterr = { "test-error", { message = "test" } }
@@ -115,6 +115,7 @@ describe("Node compat-* (responses)", function()
         r:on("response", function() got.response = true end)
         r:on("error", function(e) got.err = e.code .. " " .. e.message end)
         r:on("close", function() got.closed = true end)
+        r:on("end", function() got.ended = true end)
         r:resume()
       end
       assert.is_true(H.wait_until(function()
@@ -122,7 +123,7 @@ describe("Node compat-* (responses)", function()
       end, 3000))
       h2lua.sleep(20)
       assert.is_nil(failure)
-      assert.same({ response = false, closed = true }, results[1])
+      assert.same({ response = false, closed = true, ended = true }, results[1])
       for i = 2, 3 do
         assert.same({ response = false, closed = true,
           err = "ERR_HTTP2_STREAM_ERROR Stream closed with error code NGHTTP2_INTERNAL_ERROR" }, results[i])

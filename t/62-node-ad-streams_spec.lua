@@ -5,9 +5,9 @@ local H = require "helper"
 local http2 = require "http2"
 local h2lua = require "h2lua"
 
-local PKI = os.tmpname() .. ".pki"
-local function pem(name) return H.readfile(PKI .. "/" .. name .. ".pem") end
-local function key(name) return H.readfile(PKI .. "/" .. name .. "-key.pem") end
+local pki = H.pki()
+local PKI = pki.dir
+local pem, key = pki.pem, pki.key
 
 local function err_of(f, ...)
   local ok, e = pcall(f, ...)
@@ -23,9 +23,9 @@ end
 
 describe("node http2 tests allow-http1 .. endafterheaders", function()
   setup(function()
-    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. PKI .. " >/dev/null"))
+    pki.make()
   end)
-  teardown(function() os.execute("rm -rf " .. PKI) end)
+  teardown(pki.remove)
   after_each(function() assert.is_nil(H.leaks()) end)
 
   it("allow-http1.js: an HTTPS/1.1 keep-alive client is answered, and server:close() does not wait for its idle connection", function()

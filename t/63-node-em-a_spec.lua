@@ -7,14 +7,10 @@ local http2 = require "http2"
 local h2lua = require "h2lua"
 local C = http2.constants
 
-local function url(port) return "http://127.0.0.1:" .. port end
+local url = H.url
 
 -- The code of an error raised by fn, or nil if it returned.
-local function raised(fn, ...)
-  local ok, err = pcall(fn, ...)
-  if ok then return nil end
-  return type(err) == "table" and err.code or tostring(err), err
-end
+local raised = H.raised
 
 local function sorted(list)
   table.sort(list)

@@ -9,11 +9,10 @@ local http2 = require "http2"
 local h2lua = require "h2lua"
 local C = http2.constants
 
-local function url(port) return "http://127.0.0.1:" .. port end
-
-local PKI = os.tmpname() .. ".pki"
-local function pem(name) return H.readfile(PKI .. "/" .. name .. ".pem") end
-local function key(name) return H.readfile(PKI .. "/" .. name .. "-key.pem") end
+local url = H.url
+local pki = H.pki()
+local PKI = pki.dir
+local pem, key = pki.pem, pki.key
 
 local function secure_server()
   local server = http2.createSecureServer({ key = key("server"), cert = pem("server") })
@@ -26,17 +25,13 @@ local function secure_client(port, options)
   return http2.connect("https://localhost:" .. port, options)
 end
 
--- One raw HTTP/2 frame.
-local function frame(ftype, flags, id, payload)
-  return string.pack(">I3BBI4", #payload, ftype, flags, id) .. payload
-end
-local PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+local frame, PREFACE = H.frame, H.PREFACE
 
 describe("Node http2 tests e-m, stream lifecycle", function()
   setup(function()
-    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. PKI .. " >/dev/null"))
+    pki.make()
   end)
-  teardown(function() os.execute("rm -rf " .. PKI) end)
+  teardown(pki.remove)
   after_each(function() assert.is_nil(H.leaks()) end)
 
   it("large-write-close.js: write 2 x 100 kB, finish(), close() at once (TLS): the client gets every byte before 'close'", function()

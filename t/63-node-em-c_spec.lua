@@ -10,13 +10,8 @@ local http2 = require "http2"
 local h2lua = require "h2lua"
 local C = http2.constants
 
-local function url(port) return "http://127.0.0.1:" .. port end
-
-local function raised(fn, ...)
-  local ok, err = pcall(fn, ...)
-  if ok then return nil end
-  return type(err) == "table" and err.code or tostring(err), err
-end
+local url = H.url
+local raised = H.raised
 
 describe("Node http2 lifecycle rules (batch e-m)", function()
   after_each(function() assert.is_nil(H.leaks()) end)

@@ -6,19 +6,9 @@ local h2lua = require "h2lua"
 
 local C = http2.constants
 
-local function raw(port, actions)
-  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port .. " " .. H.shq(actions), 20)
-end
-
-local function serve(options, fn)
-  local server = http2.createServer(options)
-  server:on("stream", fn or function(st) st:respond() st:finish("ok") end)
-  return server, H.listen(server)
-end
-
-local function connect(port, options)
-  return http2.connect("http://127.0.0.1:" .. port, options)
-end
+local raw = H.raw
+local serve = H.serve
+local connect = H.connect
 
 describe("Node test/parallel/http2 (n-z): settings and headers", function()
   after_each(function() assert.is_nil(H.leaks()) end)
@@ -217,23 +207,26 @@ describe("Node test/parallel/http2 (n-z): settings and headers", function()
     end)
   end)
 
-  it("settings-unsolicited-ack.js: a second SETTINGS ACK raises no error in Lua (nghttp2, Node's too, answers it with GOAWAY(PROTOCOL_ERROR))", function()
+  it("settings-unsolicited-ack.js: a second SETTINGS ACK is a protocol error: GOAWAY(PROTOCOL_ERROR) from nghttp2, and the session's 'error' ERR_HTTP2_ERROR 'Protocol error' as Node (since CVE-2025-23085's fix; Node 20 does the same)", function()
     H.run(function()
-      local remote, streams, errs, closed = 0, 0, 0, false
+      local remote, streams, errs, server_errs, closed = 0, 0, {}, {}, false
       local server, port = serve(nil, function() streams = streams + 1 end)
       server:on("session", function(s)
         s:on("remoteSettings", function() remote = remote + 1 end)
-        s:on("error", function() errs = errs + 1 end)
+        s:on("error", function(e) errs[#errs + 1] = e end)
         s:on("close", function() closed = true end)
       end)
-      server:on("sessionError", function() errs = errs + 1 end)
+      server:on("sessionError", function(e) server_errs[#server_errs + 1] = e end)
       local rc, out = raw(port, "preface; settings; settings-ack; settings-ack; wait 0.3")
       assert.equal(0, rc)
       assert.truthy(out:find("GOAWAY stream=0 flags=0 len=%d+ last=0 code=1"), out)
       assert.is_true(H.wait_until(function() return closed end, 2000))
       assert.equal(1, remote)
       assert.equal(0, streams)
-      assert.equal(0, errs)
+      assert.equal(1, #errs)
+      assert.equal("ERR_HTTP2_ERROR", errs[1].code)
+      assert.equal("Protocol error", errs[1].message)
+      assert.equal(1, #server_errs)
       server:close()
     end)
   end)

@@ -8,29 +8,10 @@ local h2lua = require "h2lua"
 local C = http2.constants
 local P = "preface; settings; settings-ack; "
 
-local function raw(port, actions)
-  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port .. " " .. H.shq(actions), 20)
-end
-
-local function serve(options, fn)
-  local server = http2.createServer(options)
-  server:on("stream", fn or function(st) st:respond() st:finish("ok") end)
-  return server, H.listen(server)
-end
-
-local function connect(port, options)
-  return http2.connect("http://127.0.0.1:" .. port, options)
-end
-
--- The first session |server| accepts, waited for.
-local function first_session(server)
-  local got
-  server:once("session", function(s) got = s end)
-  return function()
-    assert(H.wait_until(function() return got end, 5000), "no session")
-    return got
-  end
-end
+local raw = H.raw
+local serve = H.serve
+local connect = H.connect
+local first_session = H.first_session
 
 describe("Node test/parallel/http2 (n-z): sessions", function()
   after_each(function() assert.is_nil(H.leaks()) end)
@@ -678,7 +659,7 @@ s.close()
     end)
   end)
 
-  it("socket-proxy.js: session.socket has addresses and setTimeout; raw I/O raises ERR_HTTP2_NO_SOCKET_MANIPULATION", function()
+  it("socket-proxy.js: session.socket has addresses and setTimeout; raw I/O raises ERR_HTTP2_NO_SOCKET_MANIPULATION; session.socket is nil in the session's 'close'", function()
     H.run(function()
       local r = {}
       local s_seen
@@ -694,6 +675,8 @@ s.close()
         end
         sock:unref()
         sock:ref()
+        local session = st.session
+        session:on("close", function() r.closed_socket = session.socket == nil and "gone" or "still there" end)
         st:respond()
         st:finish()
       end)
@@ -707,6 +690,9 @@ s.close()
       end
       client:close()
       assert(s_seen:wait("close", 5000))
+      assert.is_true(H.wait_until(function() return r.closed_socket ~= nil end, 2000))
+      assert.equal("gone", r.closed_socket)
+      assert.is_nil(s_seen.socket)
       server:close()
     end)
   end)
@@ -863,7 +849,7 @@ s.close()
     end)
   end)
 
-  it("unbound-socket-proxy.js: a client's socket after the session closed (h2lua: addresses stay readable, raw I/O still refused)", function()
+  it("unbound-socket-proxy.js: a client's socket kept after the session closed raises ERR_HTTP2_SOCKET_UNBOUND on any read or assignment", function()
     H.run(function()
       local server, port = serve()
       local client = connect(port)
@@ -872,9 +858,15 @@ s.close()
       req:readAll()
       client:close()
       assert(client:wait("close", 5000))
-      local ok, e = pcall(function() return sock:write("x") end)
-      assert.is_false(ok)
-      assert.truthy(e.code)
+      local function code(fn)
+        local ok, e = pcall(fn)
+        return not ok and type(e) == "table" and e.code or tostring(e)
+      end
+      assert.equal("ERR_HTTP2_SOCKET_UNBOUND", code(function() return sock.example end))
+      assert.equal("ERR_HTTP2_SOCKET_UNBOUND", code(function() sock.example = 1 end))
+      assert.equal("ERR_HTTP2_SOCKET_UNBOUND", code(function() return sock.remoteAddress end))
+      assert.equal("ERR_HTTP2_SOCKET_UNBOUND", code(function() return sock:write("x") end))
+      assert.is_nil(client.socket)
       server:close()
     end)
   end)

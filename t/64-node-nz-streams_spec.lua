@@ -7,19 +7,9 @@ local h2lua = require "h2lua"
 
 local C = http2.constants
 
-local function raw(port, actions)
-  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port .. " " .. H.shq(actions), 20)
-end
-
-local function serve(options, fn)
-  local server = http2.createServer(options)
-  server:on("stream", fn or function(st) st:respond() st:finish("ok") end)
-  return server, H.listen(server)
-end
-
-local function connect(port, options)
-  return http2.connect("http://127.0.0.1:" .. port, options)
-end
+local raw = H.raw
+local serve = H.serve
+local connect = H.connect
 
 -- A readable source as Node's Readable in the tests: |chunks| one by one,
 -- then the end; pipe(dest) with backpressure.

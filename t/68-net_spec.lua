@@ -35,6 +35,35 @@ describe("h2lua.net", function()
     end)
   end)
 
+  it("what an 'end' listener writes goes out before the socket closes (Node's echo target)", function()
+    H.run(function()
+      local net = h2lua.net
+      local srv = net.createServer(function(sock)
+        local name = ""
+        sock:on("data", function(d) name = name .. d end)
+        sock:on("end", function() sock:finish("hello " .. name) end)
+      end)
+      srv:listen(0, "127.0.0.1")
+      assert(srv:wait("listening", 2000))
+      local c = net.connect(srv:address().port, "127.0.0.1")
+      assert(c:wait("connect", 2000))
+      c:finish("Jane")
+      assert.equal("hello Jane", c:readAll())
+      assert.is_false(c:wait("close", 2000))
+      -- nobody ends it: the socket still closes after the peer's FIN
+      local quiet = net.createServer(function(sock) sock:on("data", function() end) end)
+      quiet:listen(0, "127.0.0.1")
+      assert(quiet:wait("listening", 2000))
+      local q = net.connect(quiet:address().port, "127.0.0.1")
+      assert(q:wait("connect", 2000))
+      q:finish("x")
+      assert.equal("", q:readAll())
+      assert.is_false(q:wait("close", 2000))
+      srv:close()
+      quiet:close()
+    end)
+  end)
+
   it("reports ECONNREFUSED, and a destroyed socket closes", function()
     H.run(function()
       local bad = h2lua.net.connect(1, "127.0.0.1")
@@ -45,6 +74,35 @@ describe("h2lua.net", function()
       srv:wait("listening", 2000)
       local c = h2lua.net.connect(srv:address().port, "127.0.0.1")
       assert.equal("", c:readAll())
+      srv:close()
+    end)
+  end)
+
+  it("write() after false without 'drain': up to 1 MiB more is buffered, then ERR_H2LUA_WRITE_BUFFER_FULL, the socket destroyed with it ('error', 'close' with hadError)", function()
+    H.run(function()
+      local net = h2lua.net
+      local srv = net.createServer(function(sock) sock:pause() end) -- never reads
+      srv:listen(0, "127.0.0.1")
+      srv:wait("listening", 2000)
+      local c = net.connect(srv:address().port, "127.0.0.1")
+      assert(c:wait("connect", 2000))
+      local errs = {}
+      c:on("error", function(e) errs[#errs + 1] = e.code end)
+      local chunk = string.rep("x", 65536)
+      local written, falses, ok, e = 0, 0, true, nil
+      for _ = 1, 1600 do -- 100 MiB, ignoring false
+        ok, e = pcall(c.write, c, chunk)
+        if not ok then break end
+        if e == false then falses = falses + 1 end
+        written = written + #chunk
+      end
+      assert.is_false(ok)
+      assert.equal("ERR_H2LUA_WRITE_BUFFER_FULL", e.code)
+      assert.is_true(falses > 0)
+      assert.is_true(written <= net.MAX_IGNORED + 65536 + 16384, tostring(written))
+      assert.is_true(c.destroyed)
+      assert.is_true(c:wait("close", 2000)) -- hadError
+      assert.same({ "ERR_H2LUA_WRITE_BUFFER_FULL" }, errs)
       srv:close()
     end)
   end)

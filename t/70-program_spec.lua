@@ -2,18 +2,7 @@
 -- shutdown on SIGTERM/SIGINT.
 local H = require "helper"
 
-local function run(cmdline)
-  local p = io.popen(cmdline .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  return out:match("^(.*)rc=(%d+)\n$")
-end
-
-local function script(text)
-  local path = os.tmpname() .. ".lua"
-  H.writefile(path, text)
-  return path
-end
+local run, script = H.exec, H.script
 
 describe("h2lua program", function()
   it("-v prints the version, -h the usage", function()

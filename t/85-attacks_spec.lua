@@ -141,6 +141,15 @@ describe("under attack (3 s each, a fresh server, good client every 0.5 s)", fun
     assert.is_true(r.cpu < 1.5, r.msg)
   end)
 
+  it("PING flood from a client that reads the ACKs: GOAWAY(ENHANCE_YOUR_CALM) past 1000 PINGs a second, server CPU < 1.5 s of the 3 s, RSS growth < 64 MiB, good p50 < 50 ms", function()
+    local r = attack("ping-read")
+    bounded(r)
+    assert.equal("11", r.attack.goaway, r.msg)
+    local acks = tonumber(r.attack.acks) -- those read before the GOAWAY
+    assert.is_true(acks > 500 and acks <= 1000, r.msg)
+    assert.is_true(r.cpu < 1.5, r.msg)
+  end)
+
   it("PING flood from a client that never reads: the session ends, RSS growth < 64 MiB, good p50 < 50 ms", function()
     local r = attack("ping-flood")
     bounded(r)
@@ -243,6 +252,18 @@ describe("limits", function()
     end)
     return s, H.listen(s)
   end
+
+  it("900 PINGs in one burst (under the 1000 a second that end a session): every one ACKed, and a request after them answered", function()
+    H.run(function()
+      local s, port = server({})
+      local out = h2raw(port, "preface; settings; settings-ack; " ..
+        string.rep("ping; ", 900) .. "headers 1 end; wait 0.5")
+      s:close()
+      assert.equal(900, count(out, "PING stream=0 flags=1"), out:sub(1, 300))
+      assert.truthy(out:find("HEADERS stream=1 flags=4 len=%d+ :status=200"), out:sub(-300))
+      assert.is_nil(out:find("GOAWAY", 1, true))
+    end)
+  end)
 
   it("maxHeaderListSize (default 65535): a 64 KB block is answered, a 70 KB one reset with ENHANCE_YOUR_CALM before the handler runs", function()
     H.run(function()

@@ -189,6 +189,27 @@ describe("containment: the CPU budget", function()
     assert.is_nil(H.leaks())
   end)
 
+  -- valgrind (and any late delivery) can hand over a tick raised just
+  -- before the timer was disarmed: it must not end the process
+  it("a SIGPROF arriving after the budget's timer is stopped does not kill the program", function()
+    local script = os.tmpname()
+    H.writefile(script, [[
+      local h2lua = require "h2lua"
+      local timers = require "h2lua.timers"
+      timers.setTimeout(function()
+        h2lua.limits({ cpuBudget = 0 }) -- the timer off, while the loop runs
+        os.execute("kill -PROF $PPID")
+        timers.setTimeout(function() print("alive") end, 50)
+      end, 10)
+    ]])
+    H.run(function()
+      local rc, out, err = H.sh(H.BIN .. " " .. script, 20)
+      os.remove(script)
+      assert.equal(0, rc, out .. err)
+      assert.equal("alive\n", out)
+    end)
+  end)
+
   it("defaults to 10 s of CPU per run; h2lua.limits sets and validates it", function()
     assert.equal(10000, h2lua.limits().cpuBudget)
     assert.equal(300, h2lua.limits({ cpuBudget = 300 }).cpuBudget)
@@ -261,6 +282,53 @@ describe("containment: the CPU budget", function()
         assert.truthy(closes_in(server, 5000), "server:close(cb) did not complete")
       end, 60000)
     end)
+  end)
+
+  it("an SNICallback in an infinite loop (budget 300 ms, Lua on the main thread): stopped with ERR_H2LUA_CPU_BUDGET reported, the handshake goes on with the default certificate, the next connection served (curl --max-time 10)", function()
+    local PKI = os.tmpname() .. ".pki"
+    assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. PKI .. " >/dev/null"))
+    local stderr = capture_stderr(function()
+      H.run(function()
+        h2lua.limits({ cpuBudget = 300 })
+        local server = http2.createSecureServer({
+          key = H.readfile(PKI .. "/server-key.pem"), cert = H.readfile(PKI .. "/server.pem"),
+          SNICallback = function(name, cb)
+            if name == "spin.test" then while true do end end
+            cb(nil, nil)
+          end,
+        })
+        server:on("stream", function(st) st:respond() st:finish("ok") end)
+        local port = H.listen(server)
+        for _, name in ipairs({ "spin.test", "other.test" }) do
+          local rc, out, err = H.sh(("curl -sSk --max-time 10 --http2 --resolve %s:%d:127.0.0.1 https://%s:%d/")
+            :format(name, port, name, port), 20)
+          assert.equal(0, rc, err)
+          assert.equal("ok", out)
+        end
+        server:close()
+      end, 60000)
+    end)
+    os.execute("rm -rf " .. PKI)
+    assert.truthy(stderr:find("ERR_H2LUA_CPU_BUDGET", 1, true), stderr)
+  end)
+
+  it("a timer callback in an infinite loop (budget 300 ms): stopped, reported, the next timer runs and a request is served (within 5 s)", function()
+    local stderr = capture_stderr(function()
+      H.run(function()
+        h2lua.limits({ cpuBudget = 300 })
+        local server = http2.createServer(function(req, res) res:finish("ok") end)
+        local port = H.listen(server)
+        local ran = false
+        h2lua.setTimeout(function() while true do end end, 10)
+        h2lua.setTimeout(function() ran = true end, 20)
+        assert.truthy(H.wait_until(function() return ran end, 5000), "the next timer did not run")
+        local rc, out, err = H.sh("curl -sS --max-time 5 --http2-prior-knowledge http://127.0.0.1:" .. port .. "/", 10)
+        assert.equal(0, rc, err)
+        assert.equal("ok", out)
+        server:close()
+      end, 60000)
+    end)
+    assert.truthy(stderr:find("ERR_H2LUA_CPU_BUDGET", 1, true), stderr)
   end)
 
   for _, sig in ipairs({ "TERM", "INT" }) do

@@ -263,6 +263,86 @@ function H.code_of(f, ...)
   return type(e) == "table" and e.code or tostring(e)
 end
 
+-- H.raw(port, actions[, timeout]) -> rc, out, err of t/clients/h2raw.py
+-- sending |actions| (its little language) to 127.0.0.1:port.
+function H.raw(port, actions, timeout)
+  return H.sh(H.PY .. " " .. H.CLIENTS .. "/h2raw.py " .. port .. " " .. shq(actions), timeout or 20)
+end
+
+-- H.url(port) -> the h2c URL of 127.0.0.1:port
+function H.url(port) return "http://127.0.0.1:" .. port end
+
+-- H.exec(cmdline) -> its output (stdout and stderr), its exit status as
+-- a string: for programs run to their end, outside any loop.
+function H.exec(cmdline)
+  local p = io.popen(cmdline .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  return out:match("^(.*)rc=(%d+)\n$")
+end
+
+-- H.script(text) -> the path of a new temporary .lua file holding |text|
+function H.script(text)
+  local path = os.tmpname() .. ".lua"
+  H.writefile(path, text)
+  return path
+end
+
+-- One raw HTTP/2 frame (RFC 9113 4.1), and the client's preface.
+function H.frame(ftype, flags, id, payload)
+  return string.pack(">I3BBI4", #payload, ftype, flags, id) .. payload
+end
+H.PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+-- H.serve([options[, fn]]) -> server, port: an h2c server listening on a
+-- free port whose 'stream' is |fn|, by default a 200 with body "ok".
+function H.serve(options, fn)
+  local http2 = require "http2"
+  local server = http2.createServer(options)
+  server:on("stream", fn or function(st) st:respond() st:finish("ok") end)
+  return server, H.listen(server)
+end
+
+-- H.connect(port[, options]) -> a client session to H.url(port)
+function H.connect(port, options)
+  return require("http2").connect(H.url(port), options)
+end
+
+-- H.raised(fn, ...) -> nil when fn returns, else the error's code (or
+-- message) and the error itself
+function H.raised(fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then return nil end
+  return type(err) == "table" and err.code or tostring(err), err
+end
+
+-- H.first_session(server) -> a function that waits (5 s at most) for the
+-- first session |server| accepts from now on and returns it
+function H.first_session(server)
+  local got
+  server:once("session", function(s) got = s end)
+  return function()
+    assert(H.wait_until(function() return got end, 5000), "no session")
+    return got
+  end
+end
+
+-- H.pki() -> a test CA with server and client certificates made by
+-- t/clients/mkcerts.py in a temporary directory: pki.dir, pki.make() and
+-- pki.remove() (for setup/teardown), pki.pem(name), pki.key(name).
+function H.pki()
+  local dir = os.tmpname() .. ".pki"
+  return {
+    dir = dir,
+    make = function()
+      assert(os.execute(H.PY .. " " .. H.CLIENTS .. "/mkcerts.py " .. dir .. " >/dev/null"))
+    end,
+    remove = function() os.execute("rm -rf " .. shq(dir)) end,
+    pem = function(name) return readfile(dir .. "/" .. name .. ".pem") end,
+    key = function(name) return readfile(dir .. "/" .. name .. "-key.pem") end,
+  }
+end
+
 -- H.leaks() -> nil when no engine object is left, else a description.
 function H.leaks()
   collectgarbage()

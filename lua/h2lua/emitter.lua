@@ -143,6 +143,9 @@ function Emitter:emit(name, ...)
     if name == "error" then
       local err = ...
       if err == nil then err = errors.new("ERR_UNHANDLED_ERROR", "Unhandled error.") end
+      -- nobody listened: the h2lua program ends with it when nobody else
+      -- takes it (sched's report)
+      if type(err) == "table" then sched.unhandled[err] = true end
       error(err, 0)
     end
     return false
@@ -166,9 +169,8 @@ end
 function Emitter.emit_guarded(obj, what, name, ...)
   local ok, r = xpcall(obj.emit, sched.msgh, obj, name, ...)
   if ok then return r end
-  io.stderr:write("h2lua: error in a '", tostring(name), "' listener of ", what, ": ",
-    tostring(r), "\n")
-  if type(r) == "table" and r.stack then io.stderr:write(r.stack, "\n") end
+  require("h2lua.log").error_with_stack("error in a '" .. tostring(name) .. "' listener of " ..
+    what .. ": ", r)
   return true
 end
 

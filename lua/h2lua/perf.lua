@@ -10,6 +10,16 @@ local M = {}
 local observers = {}   -- observer -> true, those observing 'http2'
 local nobservers = 0
 local origin = core.now() -- the time origin: startTime is relative to it
+local tap = nil -- fn(stream, metrics) at every stream's close (the access log)
+
+-- Every stream's close reaches Lua while anyone needs its numbers.
+local function sync() core.observe(nobservers > 0 or tap ~= nil) end
+
+-- M.set_tap(fn|nil): |fn|(stream, metrics|nil) runs at every stream's close
+function M.set_tap(fn)
+  tap = fn
+  sync()
+end
 
 local Observer = {}
 Observer.__index = Observer
@@ -53,7 +63,7 @@ function Observer:observe(opts)
     self._on = true
     observers[self] = true
     nobservers = nobservers + 1
-    core.observe(true) -- every stream's close reaches Lua for its entry
+    sync() -- every stream's close reaches Lua for its entry
   elseif not want then
     self:disconnect()
   end
@@ -65,7 +75,7 @@ function Observer:disconnect()
     self._on = false
     observers[self] = nil
     nobservers = nobservers - 1
-    if nobservers == 0 then core.observe(false) end
+    if nobservers == 0 then sync() end
   end
   self._buf = {}
 end
@@ -100,7 +110,7 @@ local function publish(entry)
 end
 
 -- M.active() -> whether anyone observes (entries are only built then)
-function M.active() return nobservers > 0 end
+function M.active() return nobservers > 0 or tap ~= nil end
 
 local function entry(name, start, t_end, fields)
   fields.name = name
@@ -113,6 +123,7 @@ end
 
 -- Called when a stream closed; adds to its session's averages.
 function M.stream_entry(stream, m)
+  if tap then tap(stream, m) end
   local now = core.now()
   local session = stream.session
   if m and m.startTime > 0 and session then

@@ -18,15 +18,25 @@ M.EV = core.EV
 local DONE = core.DONE  -- what a worker yields when its callback returned
 local ours = core.OURS  -- the coroutines the engine made (weak keys)
 
--- Error reporting: owners may take the error (a stream answers 500).
-local function report(owner, err)
+-- Errors raised for an 'error' event nobody listened to (the emitter
+-- marks them).
+M.unhandled = setmetatable({}, { __mode = "k" })
+
+-- Error reporting: owners may take the error (a stream answers 500; it
+-- gets the dead coroutine |co| too, to say which request failed). With
+-- no owner, a timer's callback's error (owner._fatal) and an 'error' event
+-- nobody listened to go to M.uncaught when set: the h2lua program ends
+-- with them, as Node.js does. Others are logged.
+local function report(owner, err, co)
+  local log = require "h2lua.log"
   if owner and owner._onerror then
-    local ok, e2 = pcall(owner._onerror, owner, err)
+    local ok, e2 = pcall(owner._onerror, owner, err, co)
     if ok then return end
-    err = tostring(err) .. "\n(and the error policy failed: " .. tostring(e2) .. ")"
+    err = log.describe(err) .. "\n(and the error policy failed: " .. log.describe(e2) .. ")"
+  elseif M.uncaught and ((owner and owner._fatal) or M.unhandled[err]) then
+    return M.uncaught(err, owner and owner._what)
   end
-  io.stderr:write("h2lua: error in callback: ", tostring(err), "\n")
-  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  log.error_with_stack("error in callback: ", err)
 end
 M.report = report
 
@@ -54,7 +64,7 @@ local function failed(owner, err, co, memerr)
   else
     err = traceback(co, tostring(err), 0)
   end
-  report(owner, err)
+  report(owner, err, co)
 end
 
 -- sched.spawn(fn, owner, ...): runs fn(...) now, in a coroutine of its
@@ -120,9 +130,9 @@ function M.wait()
 end
 
 -- The dispatcher the engine calls for every event without a fast path.
-local function on_core(ev, a, b, c, d, e, f, g)
+local function on_core(ev, a, b, c, d, e, f, g, h1, i)
   local h = handlers[ev]
-  if h then return h(a, b, c, d, e, f, g) end
+  if h then return h(a, b, c, d, e, f, g, h1, i) end -- SESSION has 9
 end
 
 -- The error a run the guards stop raises (|why|: 1 the CPU budget of

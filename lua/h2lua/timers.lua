@@ -9,6 +9,11 @@ local core = sched.core
 local M = {}
 local TIMEOUT_MAX = 2 ^ 31 - 1
 
+-- The owners of the callbacks' coroutines: they take no error, and say
+-- what failed when one ends the h2lua program.
+local TIMER = { _what = "a timer callback", _fatal = true }
+local IMMEDIATE = { _what = "an immediate callback", _fatal = true }
+
 local Timer = {}
 Timer.__index = Timer
 Timer.__name = "h2lua.Timer"
@@ -127,7 +132,7 @@ sched.handlers[sched.EV.TIMER] = function()
       t._active = false
       if t._ref then core.ref(-1) end
     end
-    sched.spawn(run_timer, nil, t)
+    sched.spawn(run_timer, TIMER, t)
   end
   arm()
 end
@@ -228,7 +233,7 @@ sched.handlers[sched.EV.TICK] = function()
     if i._active then
       i._active = false
       if i._ref then irefs = irefs - 1; core.ref(-1) end
-      sched.spawn(run_immediate, nil, i)
+      sched.spawn(run_immediate, IMMEDIATE, i)
     end
   end
   if ihead > itail then

@@ -78,16 +78,36 @@ function M.connect(authority, options, listener)
   local session = Session._new_client(options, protocol, (options.servername or host) .. ":" .. port)
   session._settings_sent = s
   if s.enableConnectProtocol then session._connect_protocol = true end
+  if protocol == "https:" and options.socket ~= nil and options.createConnection == nil then
+    -- as Node.js, whose tls.connect() takes it: TLS (ALPN h2) over that
+    -- socket, connected or still connecting, instead of a connection of
+    -- our own (http: ignores it, as Node's net.connect does)
+    local tls_options = {}
+    for k, v in pairs(options) do tls_options[k] = v end
+    tls_options.servername = options.servername or host
+    tls_options.ALPNProtocols = { "h2" }
+    options.createConnection = function()
+      return require("h2lua.net").tls_connect(tls_options)
+    end
+  end
   if options.createConnection then
     -- the caller's socket (an h2lua.net socket) carries the session: h2c
     local net = require "h2lua.net"
     local sock = options.createConnection(authority, options)
+    if getmetatable(sock) ~= net.Socket and net.is_duplex(sock) then
+      -- an HTTP/2 stream (a session tunnelled in a CONNECT stream) or a
+      -- Lua duplex: the session's bytes go through it
+      sock = net.over(sock)
+    end
     if getmetatable(sock) ~= net.Socket or sock.destroyed then
       errors.raise("ERR_INVALID_RETURN_VALUE",
-        "createConnection must return an open h2lua.net socket")
+        "createConnection must return an open h2lua.net socket or a duplex")
     end
     net.live_sockets[sock] = nil -- the session owns the connection now
-    session.alpnProtocol = "h2c"
+    -- an h2lua.tls socket: HTTP/2 over its TLS (ALPN h2 checked once its
+    -- handshake is done), the TLS facts as an https: session's
+    session.encrypted = sock.encrypted == true
+    session.alpnProtocol = sock.encrypted and "h2" or "h2c"
     session._box = core.connect_over(session, sock._box, host, options, settings_mod.flatten(s))
     if listener then session:once("connect", listener) end
     return session

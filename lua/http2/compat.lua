@@ -63,8 +63,8 @@ function SocketProxy.__index(p, k)
     errors.raise("ERR_HTTP2_NO_SOCKET_MANIPULATION")
   end
   -- a stream its session:destroy() ended has no session any more (Node)
-  if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
-  local sock = st.session.socket
+  local sock = st.session and st.session.socket
+  if sock == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
   local v = sock[k]
   if type(v) == "function" then
     return function(_, ...) return v(sock, ...) end
@@ -85,8 +85,9 @@ function SocketProxy.__newindex(p, k, v)
     if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
     rawset(st.session, k, v)
   else
-    if st.session == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
-    st.session.socket[k] = v
+    local sock = st.session and st.session.socket
+    if sock == nil then errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
+    sock[k] = v
   end
 end
 SocketProxy.__tostring = function() return "h2lua.Http2ProxySocket" end
@@ -695,8 +696,12 @@ end
 -- M.dispatch(server, stream, headers, raw) -> whether it was handled:
 -- Node.js's onServerStream.
 function M.dispatch(server, stream, headers, raw)
-  local req = new_request(stream, headers, raw, class_of(server, "Http2ServerRequest", Request))
-  local res = new_response(stream, req, class_of(server, "Http2ServerResponse", Response))
+  -- HTTP/1.1 requests take the Http1* options, as Node's fallback does
+  local h1 = stream._h1
+  local req = new_request(stream, headers, raw,
+    class_of(server, h1 and "Http1IncomingMessage" or "Http2ServerRequest", Request))
+  local res = new_response(stream, req,
+    class_of(server, h1 and "Http1ServerResponse" or "Http2ServerResponse", Response))
   wire(req, res, stream)
   if headers[":method"] == "CONNECT" then
     if not server:emit("connect", req, res) then

@@ -91,11 +91,13 @@ end
 -- The flat name/value list handed to the engine; reused by every call.
 local flat = {}
 
--- M.flatten(headers, pseudo_ok, first_name, first_value) -> n, sensitive
+-- M.flatten(headers, pseudo_ok, first_name, first_value) -> n, sensitive, cased
 -- Validates |headers| and fills the shared flat list (pseudo-headers
 -- first). |pseudo_ok(name)| tells which pseudo-headers are allowed;
 -- names in |skip| are left out (handled by the caller). Raises Node's
--- errors. |sensitive| is a set of names to send never-indexed, or nil.
+-- errors. |sensitive| is a set of names to send never-indexed, or nil;
+-- |cased| the set of single-value names given under a key that is not
+-- lower-case ('Date'), or nil.
 function M.flatten(headers, pseudo_ok, skip)
   local n, npseudo = 0, 0
   local seen
@@ -163,7 +165,7 @@ function M.flatten(headers, pseudo_ok, skip)
     sset = {}
     for _, s in ipairs(sens) do sset[tostring(s):lower()] = true end
   end
-  return n, sset
+  return n, sset, seen
 end
 
 -- The metatable of received headers: headers[http2.sensitiveHeaders] is

@@ -15,6 +15,9 @@ Server.__name = "h2lua.Server"
 
 local live = {}  -- listening servers, for shutdown
 Server.live = live
+-- Called with the server's address when a server starts closing (so
+-- h2lua.fetch lets go of idle sessions to it, which would keep it open).
+Server.close_hooks = {}
 
 -- h2lua's timeouts (beyond Node.js; docs/api.md), in ms, 0 for none:
 -- fields of the server, read by listen().
@@ -31,13 +34,20 @@ function Server._new(options)
   local self = setmetatable({
     _options = options, _settings = options.settings, _sessions = {},
     _nsessions = 0, listening = false, timeout = 0, _events = false, _stream_fn = false,
-    _compat = false,
+    _compat = false, _access_log = false,
   }, Server)
   for name, default in pairs(TIMEOUTS) do
     local v = options[name]
     if v == nil then v = default end
     self[name] = v
   end
+  -- the access log (beyond Node.js): the option, else h2lua --access-log
+  local alog = options.accessLog
+  if alog == nil then
+    local mod = package.loaded["http2.accesslog"]
+    alog = mod and mod.default
+  end
+  if alog ~= nil then require("http2.accesslog").attach(self, alog) end
   return self
 end
 
@@ -68,12 +78,70 @@ local function emit_later(self, name, a)
   sched.defer(function() self:emit(name, a) end)
 end
 
--- server:listen([port][, host][, backlog][, cb]) -> server
+-- server:emit('connection', socket) with an open h2lua.net socket or a
+-- duplex (net.over's duck type: an HTTP/2 stream, a Lua duplex): the
+-- server serves it as a connection it accepted (h2c, or HTTP/1.1 with
+-- allowHTTP1), as Node's does with any duplex; the listeners see it too.
+function methods:emit(name, a, ...)
+  local net = name == "connection" and require("h2lua.net")
+  if net and getmetatable(a) ~= net.Socket and net.is_duplex(a) then
+    -- an HTTP/2 stream (a CONNECT tunnel unwrapped here) or a Lua duplex:
+    -- served through a socket over it; the listeners see the duplex
+    if not self._box then
+      pcall(a.destroy, a) -- as a socket given here: not listening
+    else
+      local sock = net.over(a)
+      if not core.server_adopt(self._box, sock._box) then sock:destroy()
+      else net.live_sockets[sock] = nil end
+    end
+  elseif net and type(a) == "table" and getmetatable(a) == net.Socket then
+    if not self._box or not core.server_adopt(self._box, a._box) then
+      -- not listening, or a TLS server given a socket already read from
+      a:destroy()
+    else
+      require("h2lua.net").live_sockets[a] = nil -- the session owns the connection now
+    end
+  end
+  return Emitter.emit(self, name, a, ...)
+end
+
+-- Binds |path| (a UNIX domain socket); address() is then the path.
+local function listen_path(self, path, backlog, cb)
+  if type(backlog) == "function" then backlog, cb = nil, backlog end
+  if self._box then errors.raise("ERR_SERVER_ALREADY_LISTEN") end
+  check_timeouts(self)
+  if cb ~= nil then self:once("listening", cb) end
+  -- a relative path is the working directory's, as for Node
+  local full = path:sub(1, 1) == "/" and path or ((os.getenv("PWD") or ".") .. "/" .. path)
+  local box, code, msg = core.listen(self, full, 0, backlog, self._tls)
+  if not box then
+    local err = errors.system(code, "listen", "listen " .. code .. ": " .. msg:lower() .. " " .. path,
+      { address = path })
+    emit_later(self, "error", err)
+    return self
+  end
+  self._box = box
+  self._address = path
+  self._path = full
+  return self:_listening(box)
+end
+
+-- server:listen([port][, host][, backlog][, cb]) -> server;
+-- server:listen(path[, backlog][, cb]) on a UNIX domain socket
 function methods:listen(port, host, backlog, cb)
+  local reuse_port
   if type(port) == "table" then
     local o = port
     cb = type(host) == "function" and host or cb
-    port, host, backlog = o.port, o.host, o.backlog
+    port, host, backlog, reuse_port = o.path or o.port, o.host, o.backlog, o.reusePort
+    if reuse_port ~= nil and type(reuse_port) ~= "boolean" then
+      errors.raise("ERR_INVALID_ARG_TYPE", "options.reusePort", "of type boolean",
+        errors.describe(reuse_port))
+    end
+  end
+  -- listen(path[, backlog][, cb]): a UNIX domain socket, as Node's
+  if type(port) == "string" and not tonumber(port) then
+    return listen_path(self, port, host, backlog)
   end
   if type(port) == "function" then port, host, backlog, cb = nil, nil, nil, port end
   if type(host) == "function" then host, backlog, cb = nil, nil, host end
@@ -87,7 +155,7 @@ function methods:listen(port, host, backlog, cb)
   if self._box then errors.raise("ERR_SERVER_ALREADY_LISTEN") end
   check_timeouts(self)
   if cb ~= nil then self:once("listening", cb) end
-  local box, real_port, addr, family = core.listen(self, host, port, backlog, self._tls)
+  local box, real_port, addr, family = core.listen(self, host, port, backlog, self._tls, reuse_port)
   if not box then
     local code, msg = real_port, addr
     local where = (host or "::") .. ":" .. port
@@ -99,10 +167,16 @@ function methods:listen(port, host, backlog, cb)
   end
   self._box = box
   self._address = { address = addr, family = family, port = real_port }
+  return self:_listening(box)
+end
+
+-- What listening starts with, on a port or a path.
+function methods:_listening(box)
   self.listening = true
   live[self] = true
   core.server_settings(box, settings.flatten(advertised(self._settings)))
   core.server_options(box, self._options)
+  core.server_session_listeners(box, self:listenerCount("session") > 0)
   core.server_timeouts(box, self.handshakeTimeout, self.prefaceTimeout,
     self.headersTimeout, self.keepAliveTimeout)
   for host, ctx in pairs(self._sni or {}) do core.server_add_context(box, host, ctx) end
@@ -114,6 +188,7 @@ end
 function methods:address()
   if not self.listening then return nil end
   local a = self._address
+  if type(a) == "string" then return a end -- a UNIX domain socket's path
   return { address = a.address, family = a.family, port = a.port }
 end
 
@@ -135,8 +210,13 @@ function methods:close(cb)
   end
   core.server_close(self._box)
   self._box = nil
+  if self._path then -- the socket file goes with the listener, as in Node
+    os.remove(self._path)
+    self._path = nil
+  end
   self.listening = false
   self._closing = true
+  for _, hook in ipairs(Server.close_hooks) do hook(self._address) end
   -- as Node.js (allowHTTP1): HTTP/1.1 connections close once idle, the
   -- idle ones now
   for session in pairs(self._sessions) do
@@ -237,6 +317,11 @@ end
 function methods:_addsession(session)
   self._sessions[session] = true
   self._nsessions = self._nsessions + 1
+  -- accepted before a graceful shutdown closed the server, known after:
+  -- its GOAWAY goes once the requests that came with its preface are in
+  if self._closing and Server.draining then
+    sched.defer(function() session:close(function() end) end)
+  end
 end
 
 function methods:_removesession(session)
@@ -271,6 +356,8 @@ function methods:_onlisten(name, fn)
     want_raw(self)
   elseif name == "stream" and require("http2.session").takes_raw(fn) then
     want_raw(self)
+  elseif name == "session" and self._box then
+    core.server_session_listeners(self._box, true)
   end
 end
 
@@ -284,6 +371,7 @@ sched.handlers[sched.EV.UNKNOWN_PROTOCOL] = function(self, box, raddr, rport, la
   local Session = require "http2.session"
   local s = Session._new(self, box, raddr, rport, laddr, lport, family)
   s.alpnProtocol = false
+  s._plain_socket = true -- Node's is a TLS socket: it stays readable
   require("http2.tls").socket_details(s.socket, box)
   s.socket.destroy = function() s:destroy() end
   s.socket["end"] = s.socket.destroy
@@ -314,7 +402,7 @@ sched.handlers[sched.EV.SNI] = function(self, servername)
   local ok, err = pcall(fn, servername, function(e, sc)
     if e == nil and type(sc) == "table" then answer = sc.context end
   end)
-  if not ok then io.stderr:write("h2lua: SNICallback: ", tostring(err), "\n") end
+  if not ok then require("h2lua.log").warn("SNICallback: ", err) end
   return answer
 end
 

@@ -37,7 +37,7 @@ local getters = {
   pendingSettingsAck = function(self) return #self._settings_acks > 0 end,
   -- only TLS sessions have one: the origin they were reached by
   originSet = function(self)
-    if not self.encrypted then return nil end
+    if not self.encrypted or self.destroyed then return nil end
     local set = rawget(self, "_origin_set")
     if set then return set end
     local sock = self.socket
@@ -108,6 +108,12 @@ Socket.__index = function(self, k)
   return Socket[k]
 end
 
+-- A socket whose session closed, as Node's proxy once unbound: any use
+-- raises ERR_HTTP2_SOCKET_UNBOUND.
+local function unbound() errors.raise("ERR_HTTP2_SOCKET_UNBOUND") end
+local Unbound = { __index = unbound, __newindex = unbound, __name = "h2lua.Socket",
+  __tostring = function() return "h2lua.Socket (unbound)" end }
+
 local function socket_closed(sock)
   local se = rawget(sock, "_session")
   local m = se and se._box and core.session_metrics(se._box)
@@ -116,13 +122,20 @@ local function socket_closed(sock)
     rawset(sock, "_last_bytesWritten", m.bytesWritten)
   end
   local em = rawget(sock, "_emitter")
-  if em then
-    sched.spawn(function()
+  sched.spawn(function()
+    if em then
       em:emit("finish")
       em:emit("end")
       em:emit("close", false)
-    end)
-  end
+    end
+    -- then, as in Node, session.socket is nil from the session's 'close'
+    -- on, and the socket itself is unbound (not the one 'unknownProtocol'
+    -- got: Node gives the TLS socket itself there)
+    if se and rawget(se, "_plain_socket") then return end
+    if se and rawget(se, "socket") == sock then rawset(se, "socket", nil) end
+    for k in pairs(sock) do rawset(sock, k, nil) end
+    setmetatable(sock, Unbound)
+  end)
 end
 Socket.__name = "h2lua.Socket"
 
@@ -325,12 +338,8 @@ function methods:settings(settings, cb)
     errors.check_function(cb, "callback")
   end
   local s = settings_mod.validate(settings)
-  if s.enableConnectProtocol == false and (self._connect_protocol or
-      core.session_get_settings(self._box, false).enableConnectProtocol) then
-    local e = errors.new("ERR_HTTP2_INVALID_SETTING_VALUE", "enableConnectProtocol", "false")
-    e.message = e.message .. " (it cannot be turned off once on)"
-    error(e, 2)
-  end
+  -- enableConnectProtocol turned off after on is sent as it is, as Node
+  -- does: the peer ends the session with PROTOCOL_ERROR (RFC 8441 3)
   local acks = self._settings_acks
   if #acks >= self._max_settings then
     -- Node: the session is destroyed with the error (its 'error' event)
@@ -587,7 +596,7 @@ local function session_opened(server, session)
   if type(origins) == "table" and #origins > 0 then session:origin(table.unpack(origins)) end
   if server then
     if server.timeout and server.timeout > 0 then session:setTimeout(server.timeout) end
-    server:emit("connection", session.socket)
+    if not session._adopted then server:emit("connection", session.socket) end
     server:emit("session", session)
   end
   session:emit("connect", session, session.socket)
@@ -596,11 +605,16 @@ end
 -- An HTTP/1.1 connection: 'connection' on the server, no 'session' (there
 -- is no HTTP/2 session; Node gives HTTP/1 requests to 'request' only).
 local function h1_opened(server, session)
-  if server then server:emit("connection", session.socket) end
+  if server and not session._adopted then server:emit("connection", session.socket) end
 end
 
-handlers[EV.SESSION] = function(server, box, raddr, rport, laddr, lport, family, h1)
+handlers[EV.SESSION] = function(server, box, raddr, rport, laddr, lport, family, h1, adopted)
   local session = Session._new(server, box, raddr, rport, laddr, lport, family)
+  -- given by server:emit('connection', socket): that was its 'connection'
+  session._adopted = adopted
+  -- HTTP/1.1 bytes on a server without allowHTTP1 are refused as an
+  -- HTTP/2 session that fails (bad client magic), as Node's: a 'session'
+  if h1 and not (server and server._options.allowHTTP1) then h1 = false end
   if server and server._tls then
     session.encrypted = true
     session.alpnProtocol = h1 and "http/1.1" or "h2"
@@ -630,7 +644,19 @@ end
 function methods:_onlisten(name, fn)
   if name == "stream" and self._box and Session.takes_raw(fn) then
     core.session_want_raw(self._box, true)
+  elseif name == "frame" and self._box then
+    core.session_trace(self._box, true) -- the engine describes frames from now
   end
+end
+
+-- A frame sent or received (beyond Node): 'frame' with its description.
+-- Once nobody listens the engine stops describing them.
+handlers[EV.FRAME] = function(self, frame)
+  if self:listenerCount("frame") == 0 then
+    if self._box then core.session_trace(self._box, false) end
+    return
+  end
+  sched.spawn(function() self:emit("frame", frame) end)
 end
 
 handlers[EV.UPGRADED] = function(session)
@@ -640,6 +666,9 @@ handlers[EV.UPGRADED] = function(session)
 end
 
 local compat
+-- The access log (http2.accesslog) replaces this and the entry while it
+-- is on; nothing here checks for it.
+local session_fast = core.session_fast
 local FLAGS, FLAGS_END = C.NGHTTP2_FLAG_END_HEADERS, C.NGHTTP2_FLAG_END_HEADERS | C.NGHTTP2_FLAG_END_STREAM
 
 -- A new request on a server session: the engine made the stream object
@@ -672,7 +701,7 @@ local function stream_entry(session, stream, headers, raw, ended, http1)
     elseif not server._compat then
       -- nothing else listens: the next requests of this session go to l
       -- from the engine, until listeners change
-      if not own and session._box then core.session_fast(session._box, l) end
+      if not own and session._box then session_fast(session._box, l, session) end
       return l(stream, headers, flags, raw)
     else
       l(stream, headers, flags, raw)
@@ -684,6 +713,8 @@ local function stream_entry(session, stream, headers, raw, ended, http1)
   end
 end
 core.init { stream_entry = stream_entry }
+Session.stream_entry = stream_entry
+function Session._set_fast(fn) session_fast = fn end
 
 -- One-shot events a wait must not miss.
 function methods:_sticky(name)
@@ -741,8 +772,7 @@ end
 -- An error in a coroutine the session owns (its close above, stopped by
 -- the CPU budget, say): reported; a closed session is cleaned up anyway.
 function methods:_onerror(err)
-  io.stderr:write("h2lua: error in callback: ", tostring(err), "\n")
-  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+  require("h2lua.log").error_with_stack("error in callback: ", err)
   if self.destroyed then session_cleanup(self) end
 end
 
@@ -866,11 +896,34 @@ handlers[EV.PRIORITY] = function(self, stream, id, parent, weight, exclusive)
   sched.spawn(function() target:emit("priority", id, parent, weight, exclusive) end)
 end
 
+-- Whether a write is still under way, as Node's callTimeout tells it: some
+-- stream has bytes waiting to go out, and the connection sent bytes since
+-- the last timeout. Node then puts the timeout off instead of emitting it
+-- (a peer whose window is shut for a while is not idle yet); the engine's
+-- timer runs again by itself.
+local function write_in_progress(self)
+  local box = self._box
+  if not box then return false end
+  local pending = false
+  for _, st in ipairs(core.session_streams(box)) do
+    if not st.destroyed and (st.bufferSize or 0) > 0 then
+      pending = true
+      break
+    end
+  end
+  local m = core.session_metrics(box)
+  local written = m and m.bytesWritten or 0
+  local last = self._timeout_written
+  self._timeout_written = written
+  return pending and written ~= last
+end
+
 -- No bytes either way for the timeout: 'timeout' here; a server whose
 -- timeout set it tells its 'timeout' listeners, or destroys the session.
 handlers[EV.TIMEOUT] = function(self)
   sched.spawn(function()
     if self.destroyed then return end
+    if write_in_progress(self) then return end
     local own = guarded(self, "Http2Session", "timeout")
     local server = self._server
     if server and server.timeout and server.timeout > 0 then

@@ -111,10 +111,13 @@ local function respond(self, headers, options)
   if status < 200 or status > 599 then
     errors.raise("ERR_HTTP2_STATUS_INVALID", st)
   end
-  local n, sens = headers_mod.flatten(headers, headers_mod.response_pseudo, skip_status)
+  local n, sens, cased = headers_mod.flatten(headers, headers_mod.response_pseudo, skip_status)
   local flat = headers_mod.flat
   local date
-  if send_date and headers.date == nil and headers.Date == nil then
+  if send_date and headers.date == nil then
+    -- as Node.js: the date goes under 'date', so a 'Date' or 'DATE' key
+    -- would name that single-value field twice
+    if cased and cased.date then errors.raise("ERR_HTTP2_HEADER_SINGLE_VALUE", "date") end
     date = core.date()
     flat[n + 1] = "date"
     flat[n + 2] = date
@@ -224,6 +227,24 @@ local function check_file_options(options)
   end
 end
 
+-- The errors of the headers themselves (Node's mapToHeaders): for a file
+-- response Node destroys the stream with them ('error', RST_STREAM
+-- INTERNAL_ERROR) rather than throwing, whatever onError says.
+local HEADER_ERRORS = { ERR_HTTP2_INVALID_PSEUDOHEADER = true, ERR_HTTP2_INVALID_HEADER_VALUE = true,
+  ERR_INVALID_HTTP_TOKEN = true, ERR_HTTP2_HEADER_SINGLE_VALUE = true,
+  ERR_HTTP2_INVALID_CONNECTION_HEADERS = true }
+
+-- self:respond(h, ...) for a file response -> true when the headers went
+local function respond_file_headers(self, h, options)
+  local ok, err = pcall(self.respond, self, h, { waitForTrailers = options.waitForTrailers })
+  if ok then return true end
+  if type(err) == "table" and HEADER_ERRORS[err.code] then
+    self:destroy(err)
+    return false
+  end
+  error(err, 0)
+end
+
 -- A FIFO (or another readable file that is not regular) has no size to
 -- announce and cannot seek: its bytes are piped as they come.
 local function stream_special(self, options, src, h)
@@ -231,7 +252,7 @@ local function stream_special(self, options, src, h)
   if not sock then
     return file_error(self, options, errors.system(why, "open", "open " .. tostring(src) .. ": " .. tostring(why)))
   end
-  self:respond(h, { waitForTrailers = options.waitForTrailers })
+  if not respond_file_headers(self, h, options) then sock:destroy() return end
   if self.writableEnded then sock:destroy() return end
   self:once("close", function() sock:destroy() end)
   sock:pipe(self)
@@ -285,7 +306,7 @@ local function respond_with(self, src, headers, options, is_path)
   if length < 0 then length = size - offset end
   length = math.max(0, math.min(length, size - offset))
   if is_path or h["content-length"] == nil then h["content-length"] = length end
-  self:respond(h, { waitForTrailers = options.waitForTrailers })
+  if not respond_file_headers(self, h, options) then return end
   if self.writableEnded then return end -- HEAD: the headers were all
   if self._h1 then -- HTTP/1.1 writes straight to the socket: copy through Lua
     local f = is_path and io.open(src, "rb") or nil
@@ -559,6 +580,7 @@ end
 
 -- stream:resume() / pause() -> stream
 function methods:resume()
+  if not self._flowing then core.reading(self) end
   self._flowing = true
   sched.defer(flow, self)
   return self
@@ -628,7 +650,11 @@ function methods:destroy(err)
     drop_tail(self)
     return self
   end
-  local code = err and INTERNAL_ERROR or (self.writableEnded and self._remote_ended and NO_ERROR or CANCEL)
+  -- Node's code: INTERNAL_ERROR with an error, else NO_ERROR (its session's
+  -- code is 0); but with our side ended and the peer's open, the engine
+  -- takes NO_ERROR as close()'s (the queued data first): CANCEL resets now
+  local code = err and INTERNAL_ERROR or
+    ((not self.writableEnded or self._remote_ended) and NO_ERROR or CANCEL)
   self._destroy_err = err
   self._destroying = true -- its unread body goes with it
   self.closed = true
@@ -707,9 +733,9 @@ local UNAVAILABLE = { ERR_H2LUA_CPU_BUDGET = true, ERR_H2LUA_MEMORY = true,
 
 -- An error in a handler: 500 (503 when stopped by the runtime) if nothing
 -- was sent, else RST_STREAM.
-function methods:_onerror(err)
-  io.stderr:write("h2lua: error in stream handler: ", tostring(err), "\n")
-  if type(err) == "table" and err.stack then io.stderr:write(err.stack, "\n") end
+function methods:_onerror(err, co)
+  local log = require "h2lua.log"
+  log.error_with_stack("error in stream handler (" .. log.request_context(self, co) .. "): ", err)
   -- as Node.js's captured rejections: a stream that answered already is
   -- destroyed with the error, which its 'error' listeners get (if its
   -- close is not out yet); one that had not answers 500

@@ -30,6 +30,7 @@ function M.context(options, server)
     ciphers = options.ciphers, minVersion = options.minVersion,
     maxVersion = options.maxVersion, allowHTTP1 = options.allowHTTP1 == true,
     rejectUnauthorized = options.rejectUnauthorized ~= false,
+    requestCert = server and options.requestCert == true or nil,
   }
   for _, k in ipairs({ "minVersion", "maxVersion" }) do
     if o[k] ~= nil and not versions[o[k]] then
@@ -48,9 +49,11 @@ function M.context(options, server)
   return ctx
 end
 
--- M.socket_details(sock, box): the TLS facts of a session's socket.
+-- M.socket_details(sock, box | facts): the TLS facts of a session's
+-- socket (or those given: an h2lua.tls socket's).
 function M.socket_details(sock, box)
-  local t = core.session_tls(box)
+  local t = box
+  if type(box) ~= "table" then t = core.session_tls(box) end
   if not t then return end
   sock.encrypted = true
   sock.alpnProtocol = t.alpn or false

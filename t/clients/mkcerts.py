@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Makes the test PKI in DIR (python3-cryptography): a CA, a server
 certificate for localhost and 127.0.0.1, an expired one, one for another
-host, a self-signed one, and a client certificate, each as NAME.pem with
-NAME-key.pem.   mkcerts.py DIR"""
+host, a self-signed one, a client certificate and a second CA that signed
+none of them (other-ca), each as NAME.pem with NAME-key.pem; and
+server-full.pem, the server's certificate then its key (as HAProxy reads
+it).   mkcerts.py DIR"""
 import datetime
 import ipaddress
 import os
@@ -88,4 +90,15 @@ self_signed = (x509.CertificateBuilder().subject_name(name("localhost"))
                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
                .sign(sk, hashes.SHA256()))
 save("selfsigned", self_signed, sk)
+ok = key()
+other_ca = (x509.CertificateBuilder().subject_name(name("h2lua test other CA"))
+            .issuer_name(name("h2lua test other CA")).public_key(ok.public_key())
+            .serial_number(9).not_valid_before(now - day).not_valid_after(now + 30 * day)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(ok, hashes.SHA256()))
+save("other-ca", other_ca, ok)
+with open(os.path.join(out, "server-full.pem"), "wb") as full:
+    for part in ("server.pem", "server-key.pem"):
+        with open(os.path.join(out, part), "rb") as f:
+            full.write(f.read())
 print("ok")
