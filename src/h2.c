@@ -57,6 +57,11 @@ typedef struct h2_state {
   int32_t unsent_id;
   uint32_t unsent_code;
   h2lua_trace_state trace;  /* only while se->trace */
+  /* while tracing: the header of the last frame begun that nghttp2 has
+     neither passed on nor refused yet (it drops some silently, such as a
+     WINDOW_UPDATE on a closed stream) */
+  nghttp2_frame_hd trace_pending;
+  int trace_has_pending;
 } h2_state;
 
 static h2_state *state_of(const h2lua_session *se) {
@@ -156,6 +161,18 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
   h2lua_session *se = user_data;
   h2_state *s = se->ps;
   if (s->goaway_fatal) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (se->trace && hd->type != NGHTTP2_CONTINUATION) {
+    /* the frame before this one was received whole, yet nghttp2 said
+       nothing of it: the trace shows it as ignored */
+    if (s->trace_has_pending) {
+      nghttp2_frame f;
+      memset(&f, 0, sizeof f);
+      f.hd = s->trace_pending;
+      h2lua_trace_frame(se, &s->trace, ngh, H2LUA_TRACE_IGNORED, &f, 0);
+    }
+    s->trace_pending = *hd;
+    s->trace_has_pending = 1;
+  }
   /* a header block ends with its last frame (or one nghttp2 refused
      midway, with the next frame) */
   if (hd->type != NGHTTP2_CONTINUATION) se->hb_since = 0;
@@ -380,8 +397,10 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   h2lua_event *ev;
   se->frames_received++;
-  if (se->trace)
+  if (se->trace) {
+    ((h2_state *)se->ps)->trace_has_pending = 0;
     h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_RECV, frame, 0);
+  }
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
     se->hb_since = 0; /* the block is complete */
@@ -640,9 +659,11 @@ static int on_invalid_frame_recv(nghttp2_session *ngh,
                                  const nghttp2_frame *frame, int lib_error,
                                  void *user_data) {
   h2lua_session *se = user_data;
-  if (se->trace)
+  if (se->trace) {
+    ((h2_state *)se->ps)->trace_has_pending = 0;
     h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_INVALID,
                       frame, lib_error);
+  }
   /* as Node does (since the fix of CVE-2025-23085), a fatal error, a frame
      on a closed stream or a protocol error (each ends the session) is the
      session's 'error' */

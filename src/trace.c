@@ -375,7 +375,7 @@ static void print_frame(h2lua_session *se, h2lua_trace_state *tr,
             .colour = want_colour()};
   putf(&k.b, "[%8.3f] %s#%u ", (now - t0) / 1000, se->is_client ? "client" : "server",
        tr->no);
-  colour(&k, dir == H2LUA_TRACE_SEND ? C_SEND : dir == H2LUA_TRACE_RECV ? C_RECV : C_BAD);
+  colour(&k, dir == H2LUA_TRACE_SEND ? C_SEND : dir == H2LUA_TRACE_RECV ? C_RECV : dir == H2LUA_TRACE_IGNORED ? C_DIM : C_BAD);
   put(&k.b, dir == H2LUA_TRACE_SEND ? "send" : "recv", 4);
   if (dir == H2LUA_TRACE_INVALID) put(&k.b, " invalid", 8);
   colour(&k, C_RESET);
@@ -389,6 +389,8 @@ static void print_frame(h2lua_session *se, h2lua_trace_state *tr,
   for (size_t i = 0; i < nf; i++) putf(&k.b, "%s%s", i ? " | " : " ; ", fl[i]);
   if (dir == H2LUA_TRACE_INVALID) {
     putf(&k.b, " ; %s", nghttp2_strerror(lib_error));
+  } else if (dir == H2LUA_TRACE_IGNORED) {
+    put(&k.b, " ; ignored by nghttp2", 21);
   } else {
     describe(&k, tr, ngh, dir, f);
     if (k.nfields > 0) put(&k.b, ")", 1);
@@ -463,7 +465,7 @@ static void queue_frame(h2lua_session *se, h2lua_trace_state *tr,
                 .length = (uint32_t)f->hd.length, .dir = (uint8_t)dir,
                 .type = f->hd.type, .flags = f->hd.flags};
   put(&k.b, &hd, sizeof hd);
-  if (dir != H2LUA_TRACE_INVALID) describe(&k, tr, ngh, dir, f);
+  if (dir == H2LUA_TRACE_RECV || dir == H2LUA_TRACE_SEND) describe(&k, tr, ngh, dir, f);
   h2lua_event *ev = k.b.failed ? NULL : h2lua_queue(se->h.rt, H2LUA_EV_FRAME, &se->h);
   if (ev) h2lua_event_data(ev, k.b.p, k.b.len);
   free(k.b.p);
@@ -515,6 +517,9 @@ int h2lua_trace_push(lua_State *L, const h2lua_blob *d) {
   if (hd.dir == H2LUA_TRACE_INVALID) {
     lua_pushstring(L, nghttp2_strerror(hd.lib_error));
     lua_setfield(L, -2, "invalid");
+  } else if (hd.dir == H2LUA_TRACE_IGNORED) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "ignored");
   }
   lua_pushstring(L, type_name(hd.type));
   lua_setfield(L, -2, "type");

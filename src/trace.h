@@ -21,7 +21,9 @@
    delivery if it did not. */
 #define H2LUA_TRACE_EARLY 4
 
-enum { H2LUA_TRACE_RECV, H2LUA_TRACE_SEND, H2LUA_TRACE_INVALID };
+/* IGNORED: received whole, then dropped by nghttp2 without a word (only
+   its header is known) */
+enum { H2LUA_TRACE_RECV, H2LUA_TRACE_SEND, H2LUA_TRACE_INVALID, H2LUA_TRACE_IGNORED };
 
 /* What a session's trace remembers (inside its protocol state, zeroed). */
 typedef struct h2lua_trace_state {
