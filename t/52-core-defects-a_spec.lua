@@ -329,6 +329,22 @@ local function min(t)
   return m
 end
 
+-- Starts an h2lua program of its own: |src| makes `server` (http2 is
+-- there), which then listens on a free port. Stopped at the test's end.
+local function start_app(src)
+  local app = H.script('local http2 = require "http2"\n' .. src .. [[
+    server:listen(0, "127.0.0.1", function()
+      print("listening on " .. server:address().port)
+      io.stdout:flush()
+    end)
+  ]])
+  local proc = H.start(app)
+  finally(function() H.stop(proc); os.remove(app) end)
+  local port = H.wait_output(proc, "listening on (%d+)", 20)
+  assert.truthy(port, "the server did not start")
+  return proc, port
+end
+
 describe("costs a peer controls", function()
   after_each(function() assert.is_nil(H.leaks()) end)
 
@@ -341,8 +357,7 @@ describe("costs a peer controls", function()
   -- than twice as much for 1000 as for 500 on this VM (page faults and the
   -- allocator's thresholds for the 4 MB strings), too close to 3.
   it("1000 duplicate header fields (HPACK-indexed, 1000 bytes each): < 10 ms of server CPU, and cost(1000)/cost(500) < 3", function()
-    local app = H.script([[
-      local http2 = require "http2"
+    local proc, port = start_app([[
       local server = http2.createServer({ maxHeaderListPairs = 2000,
         settings = { maxHeaderListSize = 64 * 1024 * 1024 } })
       local mark
@@ -360,15 +375,7 @@ describe("costs a peer controls", function()
         stream:respond()
         stream:finish(path == "/mark" and "m" or tostring(#dup))
       end)
-      server:listen(0, "127.0.0.1", function()
-        print("listening on " .. server:address().port)
-        io.stdout:flush()
-      end)
     ]])
-    local proc = H.start(app)
-    finally(function() H.stop(proc); os.remove(app) end)
-    local port = H.wait_output(proc, "listening on (%d+)", 20)
-    assert.truthy(port, "the server did not start")
     local report, rc = H.exec(H.PY .. " " .. CLIENTS .. "/defects_a_dups.py " .. port .. " 5 1000 500 1000")
     assert.equal("0", rc, report)
     -- every request accepted, the duplicates joined with ", "
@@ -402,8 +409,7 @@ describe("costs a peer controls", function()
   -- streams (ratio 2.0 alone, up to 3.3 after 50 spec files). Min of up
   -- to 3 runs.
   it("20 000 concurrently open streams on one connection: < 50 µs of server CPU per stream, and cost(20 000)/cost(10 000) < 3", function()
-    local app = H.script([[
-      local http2 = require "http2"
+    local proc, port = start_app([[
       local server = http2.createServer({ maxSessionMemory = 1000,
         settings = { maxConcurrentStreams = 1000000 } })
       local held = {}
@@ -418,15 +424,7 @@ describe("costs a peer controls", function()
           end
         end
       end)
-      server:listen(0, "127.0.0.1", function()
-        print("listening on " .. server:address().port)
-        io.stdout:flush()
-      end)
     ]])
-    local proc = H.start(app)
-    finally(function() H.stop(proc); os.remove(app) end)
-    local port = H.wait_output(proc, "listening on (%d+)", 20)
-    assert.truthy(port, "the server did not start")
     -- on-CPU time of all the server's threads, in seconds
     local function cpu()
       local p = io.popen("cat /proc/" .. proc.pid .. "/task/*/schedstat")
