@@ -22,7 +22,9 @@ Actions (whitespace-separated words; numbers decimal):
   goaway LAST CODE           GOAWAY
   frame TYPE FLAGS SID HEX   any frame: type, flags, stream id, payload hex
   bytes HEX                  raw bytes
-  wait SECONDS               read what arrives for that long
+  wait SECONDS               read what arrives for that long (or until EOF)
+  until NAME SID FLAGS SECS  read until a frame NAME on stream SID with all
+                             of FLAGS set has arrived (at most SECS, or EOF)
   auto                       from now on, ACK every SETTINGS and PING received
   close                      close our side
 Output lines: "TYPE stream=N flags=F key=value ...", e.g.
@@ -56,6 +58,7 @@ class Peer:
         self.buf = b""
         self.eof = False
         self.auto = False
+        self.seen = []
 
     def send(self, data):
         try:
@@ -81,9 +84,9 @@ class Peer:
                 base.append("%s=%s" % (k, v))
         return base + words
 
-    def read_for(self, secs):
+    def read_for(self, secs, done=lambda: False):
         deadline = time.time() + secs
-        while time.time() < deadline and not self.eof:
+        while time.time() < deadline and not self.eof and not done():
             self.sock.settimeout(max(0.01, deadline - time.time()))
             try:
                 chunk = self.sock.recv(65536)
@@ -116,6 +119,7 @@ class Peer:
 
     def show(self, ftype, flags, sid, payload):
         name = NAMES.get(ftype, "TYPE%d" % ftype)
+        self.seen.append((name, sid, flags))
         out = ["%s stream=%d flags=%d len=%d" % (name, sid, flags, len(payload))]
         if ftype == 4 and not flags & 1:
             for i in range(0, len(payload) - 5, 6):
@@ -226,6 +230,10 @@ class Peer:
             self.send(bytes.fromhex(args[0]))
         elif cmd == "wait":
             self.read_for(float(args[0]))
+        elif cmd == "until":
+            name, sid, mask = args[0], int(args[1]), int(args[2])
+            self.read_for(float(args[3]), lambda: any(
+                n == name and i == sid and f & mask == mask for n, i, f in self.seen))
         elif cmd == "auto":
             self.auto = True
         elif cmd == "close":
