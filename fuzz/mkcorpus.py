@@ -146,6 +146,9 @@ def h1_seeds():
                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
                       + ws_frames())
     s["bad-request"] = b"GET /\x01 HTTP/9.9\r\nContent-Length: -1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # once a crash: a NUL in a value split h1.c's name/value list (an empty name)
+    s["nul-in-value"] = (b"POST /cho HTTP/1.1\r\nHot ufszz:\r\nContent-L%ngth:\0POST /con,inueecho HTTP/1.1\r\n"
+                         b"Hot ufszz:\r\nContent-L%ngth:\0POST /con,inue .\r\ng: chunked\r\nTraiier: x-t\r\n\r\n")
     return s
 
 

@@ -28,6 +28,7 @@ typedef struct h1_state {
   size_t nheaders, header_bytes, url_len;
   int last;              /* which callback ran last (LAST_*) */
   int in_trailers;       /* header callbacks now carry chunked trailers */
+  int bad_field;         /* a field the parser let through breaks RFC 9112 */
   struct evbuffer *trl;  /* trailer fields: name \0 value \0 ... */
   size_t ntrailers;
   int keep_alive, head, http10;
@@ -77,6 +78,7 @@ static int on_message_begin(http_parser *p) {
   h->nheaders = h->header_bytes = h->url_len = 0;
   h->last = LAST_NONE;
   h->in_trailers = 0;
+  h->bad_field = 0;
   evbuffer_drain(h->trl, evbuffer_get_length(h->trl));
   h->ntrailers = 0;
   h->head = h->want_upgrade = h->tunnel_req = 0;
@@ -121,8 +123,37 @@ static int too_large(const h1_state *h) {
   return h->header_bytes > h->se->limits.max_h1_header;
 }
 
+/* Debian's http_parser is built lenient: it lets a space into field names
+   and NUL or other controls into values. Node's llhttp answers 400 to
+   both, and RFC 9112 says a name is a token; a NUL would also split the
+   name \0 value \0 lists below in the wrong place. */
+static int bad_name(const char *at, size_t len) {
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)at[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          (c && strchr(tchar, c))))
+      return 1;
+  }
+  return 0;
+}
+
+static int bad_value(const char *at, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)at[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 1;
+  }
+  return 0;
+}
+
+static int reject_field(h1_state *h) {
+  h->bad_field = 1;
+  return -1;
+}
+
 /* Trailer fields of a chunked request (after the body): name, value. */
 static int trailer_part(h1_state *h, const char *at, size_t len, int field) {
+  if (field ? bad_name(at, len) : bad_value(at, len)) return reject_field(h);
   if (field && h->last != LAST_FIELD) {
     if (h->last == LAST_VALUE) evbuffer_add(h->trl, "", 1);
     h->ntrailers++;
@@ -140,6 +171,7 @@ static int trailer_part(h1_state *h, const char *at, size_t len, int field) {
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   h1_state *h = p->data;
   if (h->in_trailers) return trailer_part(h, at, len, 1);
+  if (bad_name(at, len)) return reject_field(h);
   if (h->last == LAST_URL || h->last == LAST_VALUE)
     evbuffer_add(h->req, "", 1); /* end of the url or of a value */
   if (h->last != LAST_FIELD) {
@@ -156,6 +188,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   h1_state *h = p->data;
   if (h->in_trailers) return trailer_part(h, at, len, 0);
+  if (bad_value(at, len)) return reject_field(h);
   if (h->last == LAST_FIELD) evbuffer_add(h->req, "", 1); /* end of a name */
   h->last = LAST_VALUE;
   h->header_bytes += len;
@@ -519,6 +552,7 @@ static void parse(h2lua_session *se, h1_state *h) {
         return;
       }
       if (err == HPE_CB_url) respond_error(h, 414, "URI Too Long");
+      else if (h->bad_field) respond_error(h, 400, "Bad Request");
       else if (err == HPE_CB_header_field || err == HPE_CB_header_value ||
                err == HPE_HEADER_OVERFLOW)
         respond_error(h, 431, "Request Header Fields Too Large");

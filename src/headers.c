@@ -214,7 +214,8 @@ static int repeats(const h2lua_hblock *b, size_t i) {
   const h2lua_hpair *p = &b->pairs[i];
   for (size_t j = 0; j < i; j++) {
     const h2lua_hpair *q = &b->pairs[j];
-    if (q->namelen == p->namelen && q->name[q->namelen - 1] == p->name[p->namelen - 1] &&
+    if (q->namelen == p->namelen &&
+        (p->namelen == 0 || q->name[p->namelen - 1] == p->name[p->namelen - 1]) &&
         memcmp(q->name, p->name, p->namelen) == 0)
       return 1;
   }
