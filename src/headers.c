@@ -256,18 +256,22 @@ static void join_pending(lua_State *L, int h, int pending) {
   }
 }
 
-void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
-                        size_t npairs, int raw) {
-  if (npairs > b->n) npairs = b->n;
-  lua_createtable(L, 0, (int)npairs);
-  int h = lua_gettop(L);
-  /* its metatable gives an empty sensitiveHeaders list when none came */
+/* Its metatable gives an empty sensitiveHeaders list when none came. */
+static void set_headers_mt(lua_State *L, h2lua_rt *rt, int h) {
   if (rt->headers_mt_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->headers_mt_ref);
     lua_setmetatable(L, h);
+  } else {
+    lua_pushnil(L);
+    lua_setmetatable(L, h);
   }
-  if (raw) lua_createtable(L, (int)npairs * 2, 0);
-  int rawt = raw ? h + 1 : 0;
+}
+
+/* Fills the empty headers table at |h| (and the raw sequence at |rawt|,
+   when not 0) from the first |npairs| pairs of |b|. */
+static void fill_table(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
+                       size_t npairs, int h, int rawt) {
+  int top = lua_gettop(L);
   /* fixed slots, each filled when first needed: the single-value names,
      the never-indexed names and the duplicates waiting to be joined */
   lua_pushnil(L);
@@ -364,7 +368,246 @@ void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
     }
   }
   if (!lua_isnil(L, pending)) join_pending(L, h, pending);
-  lua_settop(L, rawt ? rawt : h);
+  lua_settop(L, top);
+}
+
+void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
+                        size_t npairs, int raw) {
+  if (npairs > b->n) npairs = b->n;
+  lua_createtable(L, 0, (int)npairs);
+  int h = lua_gettop(L);
+  if (rt->headers_mt_ref != LUA_NOREF) set_headers_mt(L, rt, h);
+  if (raw) lua_createtable(L, (int)npairs * 2, 0);
+  fill_table(L, rt, b, npairs, h, raw ? h + 1 : 0);
+}
+
+/* ---- request headers filled on first use ----
+
+   Most handlers read a few fields of a request, or none: building the
+   whole table is the largest part of handing a request to Lua. So a
+   request's table starts with one entry, under a key no Lua code can
+   name, holding a copy of the block; reading a field that came once
+   fills that field, and anything that needs the whole (pairs(), a name
+   that came twice, set-cookie, the sensitiveHeaders key) fills the rest.
+   Then the table is a plain one with the usual metatable. A field that
+   Lua has read or assigned is never filled again, so a deletion or an
+   assignment stays as Lua left it. */
+static const char LAZY_KEY = 0; /* its address is the key */
+#define LAZY_PARTIAL_MAX 64 /* pairs a |taken| mask covers */
+
+typedef struct lazy_pair {
+  uint32_t noff, nlen, voff, vlen;
+  uint8_t flags;
+} lazy_pair;
+
+typedef struct lazy_block {
+  uint32_t n;
+  int sens_taken;  /* Lua assigned headers[sensitiveHeaders] */
+  uint64_t taken;  /* the pairs whose name Lua has read or assigned */
+  lazy_pair p[];   /* then the bytes */
+} lazy_block;
+
+static const uint8_t *lazy_bytes(const lazy_block *lb) {
+  return (const uint8_t *)&lb->p[lb->n];
+}
+
+static int lazy_named(const lazy_block *lb, uint32_t i, const char *k, size_t kl) {
+  const lazy_pair *q = &lb->p[i];
+  const uint8_t *nm = lazy_bytes(lb) + q->noff;
+  return q->nlen == kl && kl > 0 && nm[kl - 1] == (uint8_t)k[kl - 1] &&
+         memcmp(nm, k, kl) == 0;
+}
+
+/* Whether Lua has read or assigned the field |k| of the table. */
+static int lazy_taken(const lazy_block *lb, const char *k, size_t kl) {
+  for (uint32_t i = 0; i < lb->n && i < LAZY_PARTIAL_MAX; i++)
+    if ((lb->taken >> i & 1) && lazy_named(lb, i, k, kl)) return 1;
+  return 0;
+}
+
+static int is_sensitive_key(lua_State *L, h2lua_rt *rt, int idx) {
+  if (rt->sensitive_ref == LUA_NOREF) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->sensitive_ref);
+  int eq = lua_rawequal(L, idx, -1);
+  lua_pop(L, 1);
+  return eq;
+}
+
+/* Fills the rest of the table at |t| from the block at |lbi| (on the
+   stack, so kept alive while this runs). */
+static void lazy_fill(lua_State *L, h2lua_rt *rt, int t, int lbi) {
+  int top = lua_gettop(L);
+  lazy_block *lb = lua_touserdata(L, lbi);
+  h2lua_hpair few[16], *pp = few;
+  if (lb->n > 16) pp = lua_newuserdatauv(L, lb->n * sizeof(*pp), 0);
+  const uint8_t *bytes = lazy_bytes(lb);
+  for (uint32_t i = 0; i < lb->n; i++) {
+    const lazy_pair *q = &lb->p[i];
+    pp[i] = (h2lua_hpair){.name = bytes + q->noff, .value = bytes + q->voff,
+                          .namelen = q->nlen, .valuelen = q->vlen, .flags = q->flags};
+  }
+  h2lua_hblock view = {pp, lb->n, lb->n, 0};
+  lua_pushnil(L);
+  lua_rawsetp(L, t, &LAZY_KEY);
+  if (lb->taken == 0 && !lb->sens_taken) {
+    fill_table(L, rt, &view, lb->n, t, 0);
+  } else { /* the whole table apart, then what Lua has not touched */
+    h2lua_push_headers(L, rt, &view, lb->n, 0);
+    int whole = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, whole)) {
+      int keep = !lb->sens_taken;
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        size_t kl;
+        const char *k = lua_tolstring(L, -2, &kl);
+        keep = !lazy_taken(lb, k, kl);
+      }
+      if (keep) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+  }
+  set_headers_mt(L, rt, t);
+  lua_settop(L, top);
+}
+
+/* __index(t, k): the field k, filled now. */
+static int lazy_index(lua_State *L) {
+  h2lua_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_settop(L, 2);
+  if (lua_rawgetp(L, 1, &LAZY_KEY) == LUA_TUSERDATA) {
+    lazy_block *lb = lua_touserdata(L, 3);
+    if (lua_type(L, 2) == LUA_TSTRING && lb->n <= LAZY_PARTIAL_MAX) {
+      size_t kl;
+      const char *k = lua_tolstring(L, 2, &kl);
+      uint32_t first = 0, count = 0;
+      for (uint32_t i = 0; i < lb->n; i++)
+        if (lazy_named(lb, i, k, kl) && count++ == 0) first = i;
+      if (count == 0 || (lb->taken >> first & 1)) return 0; /* not sent, or deleted */
+      int whole = count > 1 || (kl == 10 && memcmp(k, "set-cookie", 10) == 0) ||
+                  (kl == 7 && memcmp(k, ":status", 7) == 0);
+      if (!whole) {
+        const lazy_pair *q = &lb->p[first];
+        push_cached(L, rt, lazy_bytes(lb) + q->voff, q->vlen);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 1);
+        lb->taken |= (uint64_t)1 << first;
+        return 1;
+      }
+    }
+    lazy_fill(L, rt, 1, 3);
+  }
+  lua_settop(L, 2);
+  lua_gettable(L, 1); /* the plain table's metatable answers the rest */
+  return 1;
+}
+
+/* __newindex(t, k, v): an assignment stays as Lua made it. */
+static int lazy_newindex(lua_State *L) {
+  h2lua_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_settop(L, 3);
+  if (lua_rawgetp(L, 1, &LAZY_KEY) == LUA_TUSERDATA) {
+    lazy_block *lb = lua_touserdata(L, 4);
+    if (lb->n > LAZY_PARTIAL_MAX) {
+      lazy_fill(L, rt, 1, 4);
+    } else if (lua_type(L, 2) == LUA_TSTRING) {
+      size_t kl;
+      const char *k = lua_tolstring(L, 2, &kl);
+      for (uint32_t i = 0; i < lb->n; i++)
+        if (lazy_named(lb, i, k, kl)) lb->taken |= (uint64_t)1 << i;
+    } else if (is_sensitive_key(L, rt, 2)) {
+      lb->sens_taken = 1;
+    }
+  }
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 0;
+}
+
+static int lazy_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* __pairs(t): the whole table, then a plain traversal. */
+static int lazy_pairs(lua_State *L) {
+  h2lua_rt *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_settop(L, 1);
+  if (lua_rawgetp(L, 1, &LAZY_KEY) == LUA_TUSERDATA) lazy_fill(L, rt, 1, 2);
+  lua_settop(L, 1);
+  lua_pushcfunction(L, lazy_next);
+  lua_insert(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+static void push_lazy_mt(lua_State *L, h2lua_rt *rt) {
+  if (rt->lazy_headers_mt_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->lazy_headers_mt_ref);
+    return;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, lazy_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, lazy_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, lazy_pairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushvalue(L, -1);
+  rt->lazy_headers_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int h2lua_headers_pending(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  int pending = lua_rawgetp(L, idx, &LAZY_KEY) == LUA_TUSERDATA;
+  lua_pop(L, 1);
+  return pending;
+}
+
+void h2lua_push_request_headers(lua_State *L, h2lua_rt *rt,
+                                const h2lua_hblock *b, size_t npairs) {
+  if (npairs > b->n) npairs = b->n;
+  size_t bytes = 0;
+  for (size_t i = 0; i < npairs; i++)
+    bytes += b->pairs[i].namelen + b->pairs[i].valuelen;
+  if (npairs == 0 || bytes > UINT32_MAX / 2) {
+    h2lua_push_headers(L, rt, b, npairs, 0);
+    return;
+  }
+  lua_createtable(L, 0, (int)npairs);
+  lazy_block *lb = lua_newuserdatauv(L, sizeof(*lb) + npairs * sizeof(lazy_pair) + bytes, 0);
+  lb->n = (uint32_t)npairs;
+  lb->sens_taken = 0;
+  lb->taken = 0;
+  uint8_t *out = (uint8_t *)&lb->p[npairs];
+  uint32_t off = 0;
+  for (size_t i = 0; i < npairs; i++) {
+    const h2lua_hpair *p = &b->pairs[i];
+    lazy_pair *q = &lb->p[i];
+    q->noff = off;
+    q->nlen = (uint32_t)p->namelen;
+    if (p->namelen) memcpy(out + off, p->name, p->namelen);
+    off += (uint32_t)p->namelen;
+    q->voff = off;
+    q->vlen = (uint32_t)p->valuelen;
+    if (p->valuelen) memcpy(out + off, p->value, p->valuelen);
+    off += (uint32_t)p->valuelen;
+    q->flags = p->flags;
+  }
+  lua_rawsetp(L, -2, &LAZY_KEY);
+  push_lazy_mt(L, rt);
+  lua_setmetatable(L, -2);
 }
 
 /* ---- Lua's headers to nghttp2 ---- */

@@ -50,6 +50,17 @@ void h2lua_hblock_free(h2lua_hblock *b);
 void h2lua_push_headers(lua_State *L, h2lua_rt *rt, const h2lua_hblock *b,
                         size_t npairs, int raw);
 
+/* Pushes the same headers table as h2lua_push_headers (raw 0), filled as
+   Lua reads it: the block is copied, |b| may be dropped at once. Lua's
+   raw access (next, rawget) sees a private entry until the table is
+   filled; pairs() fills it. Pushes 1 value. */
+void h2lua_push_request_headers(lua_State *L, h2lua_rt *rt,
+                                const h2lua_hblock *b, size_t npairs);
+
+/* Whether the value at |idx| is a table of h2lua_push_request_headers
+   not yet filled. */
+int h2lua_headers_pending(lua_State *L, int idx);
+
 /* Lays out the name/value strings from stack index |first| to the top as
    nv entries (|sensitive_idx|: a set of names to send never-indexed, or
    not a table). The strings must stay on the stack while the array is

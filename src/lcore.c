@@ -14,6 +14,7 @@
 #include "bind.h"
 #include "guard.h"
 #include "h2lua.h"
+#include "headers.h"
 #include "loop.h"
 #include "supervisor.h"
 #include "util.h"
@@ -171,6 +172,13 @@ static int lcore_walltime(lua_State *L) {
   return 1;
 }
 
+/* core.headers_pending(v) -> boolean: whether v is a request's headers
+   table not filled yet (its raw fields are not all there) */
+static int lcore_headers_pending(lua_State *L) {
+  lua_pushboolean(L, h2lua_headers_pending(L, 1));
+  return 1;
+}
+
 /* core.timer_arm(ms) -> nil: EV_TIMER after ms; a negative ms disarms */
 static int lcore_timer_arm(lua_State *L) {
   h2lua_loop_timer(h2lua_rt_get(L), luaL_checknumber(L, 1));
@@ -279,7 +287,7 @@ static const luaL_Reg core_funcs[] = {
     {"signals", lcore_signals},     {"listeners_changed", lcore_listeners_changed},
     {"limits", lcore_limits},
     {"worker", lcore_worker},       {"cluster_start", lcore_cluster_start},
-    {"walltime", lcore_walltime},
+    {"walltime", lcore_walltime}, {"headers_pending", lcore_headers_pending},
     {NULL, NULL},
 };
 

@@ -514,7 +514,8 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
                  &rt->pool_ref,      &rt->ours_ref,
                  &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
                  &rt->sensitive_ref,    &rt->stream_mt_ref,  &rt->respond_ref,
-                 &rt->finish_ref,       &rt->headers_mt_ref, &rt->stopped_ref};
+                 &rt->finish_ref,       &rt->headers_mt_ref, &rt->stopped_ref,
+                 &rt->lazy_headers_mt_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;
   rt->base = event_base_new();

@@ -133,7 +133,8 @@ struct h2lua_rt {
   int *free_refs;
   size_t nfree_refs, free_refs_cap;
   int stream_entry_ref, single_ref, sensitive_ref,
-      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref, stopped_ref;
+      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref, stopped_ref,
+      lazy_headers_mt_ref; /* headers.c's, made on first use */
   /* guard.c: the coroutine being resumed and its run (every resume is a
      new run), read by signal handlers; the run to stop and why; the
      memory limit lifted; the limiting allocator */

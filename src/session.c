@@ -263,6 +263,17 @@ static int session_push(h2lua_handle *h, const h2lua_event *ev, lua_State *L) {
   }
 }
 
+/* The request's headers table, then its rawHeaders or nil. */
+static void push_request_headers(lua_State *L, h2lua_session *se,
+                                 h2lua_stream *st, const h2lua_event *ev) {
+  if (se->want_raw) {
+    h2lua_push_headers(L, se->h.rt, &st->hdrs, ev->u.stream.npairs, 1);
+  } else {
+    h2lua_push_request_headers(L, se->h.rt, &st->hdrs, ev->u.stream.npairs);
+    lua_pushnil(L);
+  }
+}
+
 /* A new request goes straight to a pooled coroutine running Lua's stream
    entry with the stream object made here: no dispatcher, no scheduler
    layers. */
@@ -282,8 +293,7 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   /* stack: entry, the stream (the owner: errors answer on it) */
   if (fast) { /* listener(stream, headers, flags, raw) */
     lua_pushvalue(L, -1);
-    h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
-    if (!se->want_raw) lua_pushnil(L);
+    push_request_headers(L, se, st, ev);
     lua_pushinteger(L, NGHTTP2_FLAG_END_HEADERS |
                            (ev->u.stream.end ? NGHTTP2_FLAG_END_STREAM : 0));
     lua_insert(L, -2);
@@ -292,8 +302,7 @@ static int session_deliver(h2lua_handle *h, h2lua_event *ev, lua_State *L) {
   }
   lua_pushvalue(L, session);
   lua_pushvalue(L, -2);
-  h2lua_push_headers(L, rt, &st->hdrs, ev->u.stream.npairs, se->want_raw);
-  if (!se->want_raw) lua_pushnil(L);
+  push_request_headers(L, se, st, ev);
   lua_pushboolean(L, ev->u.stream.end);
   lua_pushboolean(L, st->http1 != 0);
   /* stream_entry(session, stream, headers, raw, end, http1) */

@@ -54,6 +54,109 @@ describe("headers", function()
     end)
   end)
 
+  -- A listener that cannot take rawHeaders gets a table the engine fills
+  -- as it is read (src/headers.c): each way of reading it must end in the
+  -- table the eager path builds, whatever came first.
+  it("received, filled as read: any order of reads, assignments and deletions, pairs(), after the stream closed, past 64 fields", function()
+    local fields = { "user-agent=first", "user-agent=second", "x-dup=a", "x-dup=b", "cookie=c1=1",
+      "cookie=c2=2", "set-cookie=s1", "set-cookie=s2", "x-secret!=hush", "x-one=1" }
+    local whole = {
+      [":method"] = "GET", [":path"] = "/p", [":scheme"] = "http", ["user-agent"] = "first",
+      ["x-dup"] = "a, b", cookie = "c1=1; c2=2", ["set-cookie"] = { "s1", "s2" }, ["x-secret"] = "hush",
+      ["x-one"] = "1",
+    }
+    local function plain(h) -- every field, through pairs()
+      local t, n = {}, 0
+      for k, v in pairs(h) do
+        if type(k) == "string" then t[k] = v end
+        n = n + 1
+      end
+      t[":authority"] = nil -- the client's port
+      return t, n
+    end
+    H.run(function()
+      local kept = {}
+      local server = http2.createServer()
+      server:on("stream", function(stream, headers)
+        kept[#kept + 1] = headers
+        local case = #kept
+        if case == 1 then -- a field sent once, then a duplicated one
+          assert.equal("/p", headers[":path"])
+          assert.equal("/p", rawget(headers, ":path")) -- it stays
+          assert.is_nil(rawget(headers, "x-one"))    -- the rest waits
+          assert.equal("a, b", headers["x-dup"])
+          assert.equal("1", rawget(headers, "x-one")) -- a name sent twice filled all
+        elseif case == 2 then -- assignments and a deletion before anything is read
+          headers["user-agent"] = "mine"
+          headers[":path"] = nil
+          headers["x-new"] = "n"
+          assert.equal("mine", headers["user-agent"])
+          assert.is_nil(headers[":path"])
+          assert.equal("1", headers["x-one"])
+          assert.is_nil(headers["x-absent"])
+        elseif case == 3 then -- the sensitive list first
+          assert.same({ "cookie", "cookie", "x-secret" }, headers[http2.sensitiveHeaders])
+        elseif case == 4 then -- a read, then an assignment to a field sent twice
+          assert.equal("first", headers["user-agent"])
+          headers["x-dup"] = "mine"
+          headers["x-one"] = nil
+        end
+        -- case 5: nothing read until the stream has closed
+        stream:respond()
+        stream:finish()
+      end)
+      local port = H.listen(server)
+      for _ = 1, 5 do
+        local rc, _, err = get(port, "/p", table.unpack(fields))
+        assert.equal(0, rc, err)
+      end
+      assert.equal(5, #kept)
+      local got, n = plain(kept[1])
+      assert.same(whole, got)
+      assert.equal(11, n) -- nothing private left: 10 fields, :authority, the sensitive list
+      local want = {}
+      for k, v in pairs(whole) do want[k] = v end
+      want["user-agent"], want[":path"], want["x-new"] = "mine", nil, "n"
+      assert.same(want, (plain(kept[2])))
+      assert.same(whole, (plain(kept[3])))
+      want = {}
+      for k, v in pairs(whole) do want[k] = v end
+      want["x-dup"], want["x-one"] = "mine", nil
+      assert.same(want, (plain(kept[4])))
+      assert.same(whole, (plain(kept[5])))
+      assert.same({ "cookie", "cookie", "x-secret" }, kept[5][http2.sensitiveHeaders])
+      -- the plain table's metatable: an empty sensitive list when none came
+      assert.equal(getmetatable(kept[1]), getmetatable(kept[5]))
+    end)
+    -- more fields than the engine tracks one by one: still Node's table
+    H.run(function()
+      local seen
+      local server = http2.createServer()
+      server:on("stream", function(stream, headers)
+        assert.equal("v7", headers["x-h7"])
+        headers["x-h9"] = "mine"
+        assert.equal("v70", headers["x-h70"])
+        assert.equal("mine", headers["x-h9"])
+        seen = headers
+        stream:respond()
+        stream:finish()
+      end)
+      local port = H.listen(server)
+      local many = {}
+      for i = 1, 70 do many[i] = "x-h" .. i .. "=v" .. i end
+      local rc, _, err = get(port, "/many", table.unpack(many))
+      assert.equal(0, rc, err)
+      local n = 0
+      for k, v in pairs(seen) do
+        n = n + 1
+        local i = k:match("^x%-h(%d+)$")
+        if i then assert.equal(i == "9" and "mine" or "v" .. i, v) end
+      end
+      assert.equal(74, n)
+      assert.same({}, seen[http2.sensitiveHeaders])
+    end)
+  end)
+
   it("sent: lower-cased names, arrays as repeated fields, numbers, sensitive never-indexed", function()
     H.run(function()
       local server = http2.createServer()

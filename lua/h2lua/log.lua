@@ -92,7 +92,13 @@ end
 -- `headers`, or the engine's entry's), the deepest found; nil if none.
 -- Named locals and varargs only: a temporary slot of a pooled coroutine
 -- may still hold an earlier request's.
-local function is_headers(v) return type(v) == "table" and type(rawget(v, ":method")) == "string" end
+local core
+local function is_headers(v)
+  if type(v) ~= "table" then return false end
+  if type(rawget(v, ":method")) == "string" then return true end
+  core = core or require "h2lua_core"
+  return core.headers_pending(v) and type(v[":method"]) == "string"
+end
 local function headers_in(co)
   if type(co) ~= "thread" then return nil end
   local found
