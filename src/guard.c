@@ -3,7 +3,7 @@
  * the profiling timer, the SIGPROF/SIGINT/SIGTERM handlers it installs and
  * the limiting allocator.
  *
- * Signal handlers only read the runtime's active/active_run (volatile,
+ * Signal handlers only read the guard state's active/active_run (volatile,
  * written around every resume) and set a hook with lua_sethook, which is
  * safe from a signal handler (lua.c stops scripts on SIGINT the same way).
  */
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+
+#include <lauxlib.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -22,7 +24,7 @@
 #define SIGNAL_GRACE_COUNT 10000000 /* instructions a run may finish in */
 #define AGAIN_COUNT 1000            /* a stopped run that caught the error */
 
-static h2lua_rt *volatile watched;
+static h2lua_guard *volatile watched;
 static double budget_ms = 10000; /* h2lua's default (docs/api.md) */
 static double tick_ms;
 static unsigned seen_run, seen_ticks;
@@ -35,17 +37,17 @@ static struct sigaction prev_prof, prev_int, prev_term;
 static void on_hook(lua_State *L, lua_Debug *ar);
 
 /* From a signal handler: |co|'s run |run| is to be stopped. */
-static void stop_run(h2lua_rt *rt, lua_State *co, unsigned run, int why,
+static void stop_run(h2lua_guard *g, lua_State *co, unsigned run, int why,
                      int count) {
-  rt->stop_run = run;
-  rt->stop_why = why;
+  g->stop_run = run;
+  g->stop_why = why;
   lua_sethook(co, on_hook, LUA_MASKCOUNT, count);
 }
 
 /* Pushes the error a stopped run fails with. */
-static void push_stop_error(lua_State *L, h2lua_rt *rt, int why) {
-  if (rt->stopped_ref != LUA_NOREF) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->stopped_ref);
+static void push_stop_error(lua_State *L, h2lua_guard *g, int why) {
+  if (g->stopped_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->stopped_ref);
     lua_pushinteger(L, why);
     lua_pushnumber(L, budget_ms);
     lua_call(L, 2, 1);
@@ -63,22 +65,22 @@ static void push_stop_error(lua_State *L, h2lua_rt *rt, int why) {
    since went back to the pool just goes. */
 static void on_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  h2lua_rt *rt = watched;
-  int main_thread = rt && rt->active == NULL && L == rt->L &&
-                    rt->main_run == rt->stop_run;
-  if (rt == NULL ||
-      (!main_thread && (rt->active != L || rt->active_run != rt->stop_run))) {
+  h2lua_guard *g = watched;
+  int main_thread = g && g->active == NULL && L == g->L &&
+                    g->main_run == g->stop_run;
+  if (g == NULL ||
+      (!main_thread && (g->active != L || g->active_run != g->stop_run))) {
     lua_sethook(L, NULL, 0, 0);
     return;
   }
   if (lua_isyieldable(L)) {
     lua_sethook(L, NULL, 0, 0);
-    rt->killed = L;
+    g->killed = L;
     lua_yield(L, 0);
     return;
   }
   lua_sethook(L, on_hook, LUA_MASKCOUNT, AGAIN_COUNT);
-  push_stop_error(L, rt, rt->stop_why);
+  push_stop_error(L, g, g->stop_why);
   lua_error(L);
 }
 
@@ -86,10 +88,10 @@ void h2lua_guard_unhook(lua_State *co) {
   if (lua_gethook(co) == on_hook) lua_sethook(co, NULL, 0, 0);
 }
 
-int h2lua_guard_killed(lua_State *L, h2lua_rt *rt, lua_State *co, int nres) {
-  rt->killed = NULL;
+int h2lua_guard_killed(lua_State *L, h2lua_guard *g, lua_State *co, int nres) {
+  g->killed = NULL;
   lua_pop(co, nres);
-  push_stop_error(L, rt, rt->stop_why);
+  push_stop_error(L, g, g->stop_why);
   lua_xmove(L, co, 1);
   return LUA_ERRRUN;
 }
@@ -102,13 +104,13 @@ static void on_prof(int sig) {
   (void)sig;
   if (!prof_on) return;
   int saved = errno;
-  h2lua_rt *rt = watched;
-  if (rt && rt->running) {
-    lua_State *co = rt->active;
-    unsigned run = rt->active_run;
-    if (co == NULL && rt->main_run != 0) { /* the main thread's Lua */
-      co = rt->L;
-      run = rt->main_run;
+  h2lua_guard *g = watched;
+  if (g && g->running) {
+    lua_State *co = g->active;
+    unsigned run = g->active_run;
+    if (co == NULL && g->main_run != 0) { /* the main thread's Lua */
+      co = g->L;
+      run = g->main_run;
     }
     if (co == NULL) {
       seen_ticks = 0;
@@ -118,9 +120,9 @@ static void on_prof(int sig) {
     } else {
       seen_ticks++;
       if (budget_ms > 0 && seen_ticks * tick_ms >= budget_ms)
-        stop_run(rt, co, run, H2LUA_STOP_BUDGET, 1);
+        stop_run(g, co, run, H2LUA_STOP_BUDGET, 1);
       else if (terminating) /* shutting down: no run may hold the loop */
-        stop_run(rt, co, run, H2LUA_STOP_SIGNAL, 1);
+        stop_run(g, co, run, H2LUA_STOP_SIGNAL, 1);
     }
   }
   errno = saved;
@@ -162,29 +164,31 @@ static void prof_stop(void) {
     sigaction(SIGPROF, &prev_prof, NULL);
 }
 
-void h2lua_guard_set_budget(h2lua_rt *rt, double ms) {
+void h2lua_guard_set_budget(h2lua_guard *g, double ms) {
   budget_ms = ms > 0 ? ms : 0;
   tick_ms = budget_ms / 10;
   if (tick_ms < 10) tick_ms = 10;
   if (tick_ms > 1000) tick_ms = 1000;
   if (prof_on) prof_stop();
-  if (rt->running && budget_ms > 0) {
-    watched = rt;
+  if (g->running && budget_ms > 0) {
+    watched = g;
     prof_start();
   }
 }
 
-double h2lua_guard_budget(const h2lua_rt *rt) {
-  (void)rt;
+double h2lua_guard_budget(const h2lua_guard *g) {
+  (void)g;
   return budget_ms;
 }
 
-void h2lua_guard_loop(h2lua_rt *rt, int running) {
+void h2lua_guard_loop(h2lua_guard *g, lua_State *L, int running) {
+  g->L = L;
+  g->running = running;
   if (running) {
-    watched = rt;
-    if (tick_ms == 0) h2lua_guard_set_budget(rt, budget_ms);
+    watched = g;
+    if (tick_ms == 0) h2lua_guard_set_budget(g, budget_ms);
     prof_start();
-  } else if (watched == rt) {
+  } else if (watched == g) {
     prof_stop();
   }
 }
@@ -206,18 +210,18 @@ static void chain(const struct sigaction *prev, int sig, siginfo_t *info,
 static void on_term(int sig, siginfo_t *info, void *ctx) {
   int saved = errno;
   terminating = 1;
-  h2lua_rt *rt = watched;
-  if (rt) {
-    lua_State *co = rt->active;
-    if (co) stop_run(rt, co, rt->active_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
-    else if (rt->main_run)
-      stop_run(rt, rt->L, rt->main_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
+  h2lua_guard *g = watched;
+  if (g) {
+    lua_State *co = g->active;
+    if (co) stop_run(g, co, g->active_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
+    else if (g->main_run)
+      stop_run(g, g->L, g->main_run, H2LUA_STOP_SIGNAL, SIGNAL_GRACE_COUNT);
   }
   chain(sig == SIGINT ? &prev_int : &prev_term, sig, info, ctx);
   errno = saved;
 }
 
-void h2lua_guard_signals(h2lua_rt *rt, int on) {
+void h2lua_guard_signals(h2lua_guard *g, int on) {
   if (on == signals_on) return;
   if (on) {
     struct sigaction sa;
@@ -230,7 +234,7 @@ void h2lua_guard_signals(h2lua_rt *rt, int on) {
       sigaction(SIGINT, &prev_int, NULL);
       return;
     }
-    watched = rt;
+    watched = g;
   } else {
     sigaction(SIGINT, &prev_int, NULL);
     sigaction(SIGTERM, &prev_term, NULL);
@@ -244,7 +248,7 @@ typedef struct limiter {
   lua_Alloc f; /* the state's own allocator, which does the work */
   void *ud;
   size_t used, limit;
-  h2lua_rt *rt;
+  h2lua_guard *g;
 } limiter;
 
 /* Only a callback's growth can fail: the engine's own Lua (events,
@@ -252,8 +256,8 @@ typedef struct limiter {
 static void *limited(void *ud, void *ptr, size_t osize, size_t nsize) {
   limiter *m = ud;
   size_t old = ptr ? osize : 0;
-  if (nsize > old && m->used + (nsize - old) > m->limit && m->rt->active &&
-      !m->rt->unlimited)
+  if (nsize > old && m->used + (nsize - old) > m->limit && m->g->active &&
+      !m->g->unlimited)
     return NULL;
   void *p = m->f(m->ud, ptr, osize, nsize);
   if (p != NULL || nsize == 0) m->used = m->used - old + nsize;
@@ -264,13 +268,13 @@ static size_t lua_bytes(lua_State *L) {
   return (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
 }
 
-int h2lua_guard_set_memory(lua_State *L, h2lua_rt *rt, size_t limit) {
-  limiter *m = rt->limiter;
+int h2lua_guard_set_memory(lua_State *L, h2lua_guard *g, size_t limit) {
+  limiter *m = g->limiter;
   if (limit == 0) {
     if (m) {
       lua_setallocf(L, m->f, m->ud);
       free(m);
-      rt->limiter = NULL;
+      g->limiter = NULL;
     }
     return 0;
   }
@@ -279,26 +283,26 @@ int h2lua_guard_set_memory(lua_State *L, h2lua_rt *rt, size_t limit) {
     if (m == NULL) return -1;
     m->f = lua_getallocf(L, &m->ud);
     m->used = lua_bytes(L);
-    m->rt = rt;
+    m->g = g;
     lua_setallocf(L, limited, m);
-    rt->limiter = m;
+    g->limiter = m;
   }
   m->limit = limit;
   return 0;
 }
 
-size_t h2lua_guard_memory_limit(const h2lua_rt *rt) {
-  const limiter *m = rt->limiter;
+size_t h2lua_guard_memory_limit(const h2lua_guard *g) {
+  const limiter *m = g->limiter;
   return m ? m->limit : 0;
 }
 
-size_t h2lua_guard_memory_used(lua_State *L, const h2lua_rt *rt) {
-  const limiter *m = rt->limiter;
+size_t h2lua_guard_memory_used(lua_State *L, const h2lua_guard *g) {
+  const limiter *m = g->limiter;
   return m ? m->used : lua_bytes(L);
 }
 
-void h2lua_guard_reclaim(lua_State *L, h2lua_rt *rt) {
-  rt->unlimited++;
+void h2lua_guard_reclaim(lua_State *L, h2lua_guard *g) {
+  g->unlimited++;
   lua_gc(L, LUA_GCCOLLECT, 0);
   /* the h2lua program's allocator keeps freed blocks: it gives back what
      it can (registered by main.c) */
@@ -309,14 +313,14 @@ void h2lua_guard_reclaim(lua_State *L, h2lua_rt *rt) {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
-  rt->unlimited--;
+  g->unlimited--;
 }
 
-void h2lua_guard_close(lua_State *L, h2lua_rt *rt) {
-  if (watched == rt) {
+void h2lua_guard_close(lua_State *L, h2lua_guard *g) {
+  if (watched == g) {
     prof_stop();
-    if (signals_on) h2lua_guard_signals(rt, 0);
+    if (signals_on) h2lua_guard_signals(g, 0);
     watched = NULL;
   }
-  h2lua_guard_set_memory(L, rt, 0);
+  h2lua_guard_set_memory(L, g, 0);
 }

@@ -56,7 +56,7 @@ typedef struct h2_state {
      closes with (Node's, not nghttp2's REFUSED_STREAM) */
   int32_t unsent_id;
   uint32_t unsent_code;
-  h2lua_trace_state trace;  /* only while se->trace */
+  h2lua_trace_state trace;  /* its counters move only while se->trace */
   /* while tracing: the header of the last frame begun that nghttp2 has
      neither passed on nor refused yet (it drops some silently, such as a
      WINDOW_UPDATE on a closed stream) */
@@ -168,7 +168,7 @@ static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
       nghttp2_frame f;
       memset(&f, 0, sizeof f);
       f.hd = s->trace_pending;
-      h2lua_trace_frame(se, &s->trace, ngh, H2LUA_TRACE_IGNORED, &f, 0);
+      h2lua_trace_frame(&s->trace, se->trace, ngh, H2LUA_TRACE_IGNORED, &f, 0);
     }
     s->trace_pending = *hd;
     s->trace_has_pending = 1;
@@ -399,7 +399,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
   se->frames_received++;
   if (se->trace) {
     ((h2_state *)se->ps)->trace_has_pending = 0;
-    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_RECV, frame, 0);
+    h2lua_trace_frame(&((h2_state *)se->ps)->trace, se->trace, ngh, H2LUA_TRACE_RECV, frame, 0);
   }
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
@@ -557,7 +557,7 @@ static int on_frame_send(nghttp2_session *ngh, const nghttp2_frame *frame,
   h2lua_session *se = user_data;
   se->frames_sent++;
   if (se->trace)
-    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_SEND, frame, 0);
+    h2lua_trace_frame(&((h2_state *)se->ps)->trace, se->trace, ngh, H2LUA_TRACE_SEND, frame, 0);
   int32_t id = frame->hd.stream_id;
   if (id == 0) return 0;
   h2lua_stream *st = NULL;
@@ -661,7 +661,7 @@ static int on_invalid_frame_recv(nghttp2_session *ngh,
   h2lua_session *se = user_data;
   if (se->trace) {
     ((h2_state *)se->ps)->trace_has_pending = 0;
-    h2lua_trace_frame(se, &((h2_state *)se->ps)->trace, ngh, H2LUA_TRACE_INVALID,
+    h2lua_trace_frame(&((h2_state *)se->ps)->trace, se->trace, ngh, H2LUA_TRACE_INVALID,
                       frame, lib_error);
   }
   /* as Node does (since the fix of CVE-2025-23085), a fatal error, a frame
@@ -983,6 +983,8 @@ int h2lua_h2_start(h2lua_session *se, const nghttp2_option *opt,
   }
   se->proto = &h2lua_h2_proto;
   se->ps = s;
+  s->trace.owner = &se->h;
+  s->trace.client = se->is_client;
   if (h2lua_trace_env()) se->trace |= H2LUA_TRACE_PRINT;
   nghttp2_submit_settings(s->ngh, NGHTTP2_FLAG_NONE, iv, niv);
   h2lua_mark_dirty(&se->h);

@@ -38,7 +38,7 @@ static int lcore_init(lua_State *L) {
       {"respond", offsetof(h2lua_rt, respond_ref)},
       {"finish", offsetof(h2lua_rt, finish_ref)},
       {"headers_mt", offsetof(h2lua_rt, headers_mt_ref)},
-      {"stopped", offsetof(h2lua_rt, stopped_ref)},
+      {"stopped", offsetof(h2lua_rt, guard.stopped_ref)},
   };
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     if (lua_getfield(L, 1, fields[i].k) == LUA_TNIL) {
@@ -213,22 +213,22 @@ static int lcore_limits(lua_State *L) {
     if (lua_getfield(L, 1, "cpuBudget") != LUA_TNIL) {
       lua_Number ms = luaL_checknumber(L, -1);
       luaL_argcheck(L, ms >= 0, 1, "cpuBudget is >= 0");
-      h2lua_guard_set_budget(rt, ms);
+      h2lua_guard_set_budget(&rt->guard, ms);
     }
     if (lua_getfield(L, 1, "maxMemory") != LUA_TNIL) {
       lua_Number n = luaL_checknumber(L, -1);
       luaL_argcheck(L, n >= 0, 1, "maxMemory is >= 0");
-      if (h2lua_guard_set_memory(L, rt, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n) != 0)
+      if (h2lua_guard_set_memory(L, &rt->guard, n >= (lua_Number)SIZE_MAX ? SIZE_MAX : (size_t)n) != 0)
         return luaL_error(L, "out of memory");
     }
     lua_pop(L, 2);
   }
   lua_createtable(L, 0, 3);
-  lua_pushnumber(L, h2lua_guard_budget(rt));
+  lua_pushnumber(L, h2lua_guard_budget(&rt->guard));
   lua_setfield(L, -2, "cpuBudget");
-  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_limit(rt));
+  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_limit(&rt->guard));
   lua_setfield(L, -2, "maxMemory");
-  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_used(L, rt));
+  lua_pushinteger(L, (lua_Integer)h2lua_guard_memory_used(L, &rt->guard));
   lua_setfield(L, -2, "memoryUsed");
   return 1;
 }

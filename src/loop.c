@@ -28,7 +28,7 @@ int h2lua_loop_run(h2lua_rt *rt, lua_State *L) {
   rt->L = L;
   rt->running = 1;
   rt->stopped = 0;
-  h2lua_guard_loop(rt, 1);
+  h2lua_guard_loop(&rt->guard, L, 1);
   while (!rt->stopped) {
     h2lua_pump(rt);
     if (rt->want_tick) {
@@ -41,9 +41,9 @@ int h2lua_loop_run(h2lua_rt *rt, lua_State *L) {
                                                 : EVLOOP_ONCE) < 0)
       break;
   }
-  h2lua_guard_loop(rt, 0);
   rt->running = 0;
   rt->L = saved;
+  h2lua_guard_loop(&rt->guard, saved, 0);
   return 0;
 }
 
@@ -77,9 +77,9 @@ void h2lua_loop_signals(h2lua_rt *rt, int on) {
   if (on) {
     evsignal_add(rt->sigint, NULL);
     evsignal_add(rt->sigterm, NULL);
-    h2lua_guard_signals(rt, 1); /* in front of libevent's handlers */
+    h2lua_guard_signals(&rt->guard, 1); /* in front of libevent's handlers */
   } else {
-    h2lua_guard_signals(rt, 0);
+    h2lua_guard_signals(&rt->guard, 0);
     evsignal_del(rt->sigint);
     evsignal_del(rt->sigterm);
   }

@@ -212,12 +212,12 @@ static int deliver_batch(lua_State *L) {
   while (rt->ev_head < rt->ev_len && !rt->closing) {
     rt->cur = rt->ev[rt->ev_head++];
     rt->cur_live = 1;
-    rt->main_run = ++rt->runs; /* each event a run for the CPU budget */
+    rt->guard.main_run = ++rt->runs; /* each event a run for the CPU budget */
     deliver_one(L, rt, &rt->cur);
     finish_current(rt);
     if (rt->drain_wanted) run_drain(L, rt);
   }
-  rt->main_run = ++rt->runs;
+  rt->guard.main_run = ++rt->runs;
   if (rt->drain_wanted && !rt->closing) run_drain(L, rt);
   return 0;
 }
@@ -232,7 +232,7 @@ static void deliver_all(h2lua_rt *rt) {
       report(L);
       finish_current(rt);
     }
-    rt->main_run = 0;
+    rt->guard.main_run = 0;
     h2lua_guard_unhook(L);
     lua_pop(L, 1);
   }
@@ -272,10 +272,10 @@ void h2lua_deliver_now(h2lua_rt *rt, h2lua_event *ev) {
   lua_pushcfunction(L, deliver_now);
   lua_pushlightuserdata(L, rt);
   lua_pushlightuserdata(L, ev);
-  unsigned prev = rt->main_run;
-  rt->main_run = ++rt->runs;
+  unsigned prev = rt->guard.main_run;
+  rt->guard.main_run = ++rt->runs;
   if (lua_pcall(L, 2, 0, -4) != LUA_OK) report(L);
-  rt->main_run = prev;
+  rt->guard.main_run = prev;
   h2lua_guard_unhook(L);
   lua_pop(L, 1);
   free(ev->data.p);
@@ -351,19 +351,19 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
       /* what the callback held goes first: the policy needs memory (a
          memory error gets no traceback) */
       h2lua_closethread(co, L);
-      h2lua_guard_reclaim(L, rt);
+      h2lua_guard_reclaim(L, &rt->guard);
       lua_pushnil(L);
     } else {
       lua_pushthread(co);
       lua_xmove(co, L, 1);
     }
     lua_pushboolean(L, status == LUA_ERRMEM);
-    rt->unlimited++; /* the owner's policy gets its memory */
+    rt->guard.unlimited++; /* the owner's policy gets its memory */
     if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
       const char *msg = lua_tostring(L, -1);
       fprintf(stderr, "h2lua: error in callback: %s\n", msg ? msg : "?");
     }
-    rt->unlimited--;
+    rt->guard.unlimited--;
     lua_settop(L, top);
   }
   if (status != LUA_ERRMEM) h2lua_closethread(co, L);
@@ -377,17 +377,17 @@ static void settle(lua_State *L, h2lua_rt *rt, lua_State *co, int status,
    coroutine runs, and a stop hook does not outlive the run. */
 static int run(lua_State *L, h2lua_rt *rt, lua_State *co, int nargs,
                int *nres) {
-  lua_State *prev = rt->active;
-  unsigned prev_run = rt->active_run, id = ++rt->runs;
-  rt->active_run = id;
-  rt->active = co;
+  lua_State *prev = rt->guard.active;
+  unsigned prev_run = rt->guard.active_run, id = ++rt->runs;
+  rt->guard.active_run = id;
+  rt->guard.active = co;
   int status = lua_resume(co, L, nargs, nres);
-  rt->active = prev;
-  rt->active_run = prev_run;
+  rt->guard.active = prev;
+  rt->guard.active_run = prev_run;
   /* (a stop hook set after this check goes by itself: the run is over) */
-  if (rt->stop_run == id) h2lua_guard_unhook(co);
-  if (status == LUA_YIELD && rt->killed == co)
-    status = h2lua_guard_killed(L, rt, co, *nres);
+  if (rt->guard.stop_run == id) h2lua_guard_unhook(co);
+  if (status == LUA_YIELD && rt->guard.killed == co)
+    status = h2lua_guard_killed(L, &rt->guard, co, *nres);
   return status;
 }
 
@@ -502,7 +502,7 @@ static int rt_gc(lua_State *L) {
   if (rt->sigterm) event_free(rt->sigterm);
   event_base_free(rt->base);
   rt->base = NULL;
-  h2lua_guard_close(L, rt);
+  h2lua_guard_close(L, &rt->guard);
   h2lua_block_drain();
   return 0;
 }
@@ -514,14 +514,14 @@ h2lua_rt *h2lua_rt_new(lua_State *L) {
                  &rt->pool_ref,      &rt->ours_ref,
                  &rt->stream_entry_ref, &rt->single_ref, &rt->failed_ref,
                  &rt->sensitive_ref,    &rt->stream_mt_ref,  &rt->respond_ref,
-                 &rt->finish_ref,       &rt->headers_mt_ref, &rt->stopped_ref,
+                 &rt->finish_ref,       &rt->headers_mt_ref, &rt->guard.stopped_ref,
                  &rt->lazy_headers_mt_ref};
   for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
     *refs[i] = LUA_NOREF;
   rt->base = event_base_new();
   if (rt->base == NULL) return NULL;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  rt->main = rt->L = lua_tothread(L, -1);
+  rt->main = rt->L = rt->guard.L = lua_tothread(L, -1);
   lua_pop(L, 1);
   lua_createtable(L, 0, 2);
   lua_pushcfunction(L, rt_gc);

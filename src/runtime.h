@@ -31,6 +31,7 @@
 
 #include "compat.h"
 #include "events.h"
+#include "guard.h"
 #include "keys.h"
 
 typedef struct h2lua_rt h2lua_rt;
@@ -133,22 +134,10 @@ struct h2lua_rt {
   int *free_refs;
   size_t nfree_refs, free_refs_cap;
   int stream_entry_ref, single_ref, sensitive_ref,
-      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref, stopped_ref,
+      stream_mt_ref, respond_ref, finish_ref, headers_mt_ref,
       lazy_headers_mt_ref; /* headers.c's, made on first use */
-  /* guard.c: the coroutine being resumed and its run (every resume is a
-     new run), read by signal handlers; the run to stop and why; the
-     memory limit lifted; the limiting allocator */
-  lua_State *volatile active;
-  volatile unsigned active_run;
-  /* the run of the main thread's Lua (the dispatcher, SNICallback) while
-     no coroutine is active; 0 outside deliveries */
-  volatile unsigned main_run;
-  unsigned runs;
-  volatile unsigned stop_run;
-  volatile int stop_why;
-  lua_State *killed; /* the coroutine the stop hook made yield */
-  int unlimited;
-  void *limiter;
+  unsigned runs; /* runs started: each resume, each delivery on rt->L */
+  h2lua_guard guard; /* what guard.c watches */
   /* the coroutine pool (runtime.c) */
 #define H2LUA_POOL_MAX 256
   lua_State *slots[H2LUA_POOL_MAX];

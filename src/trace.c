@@ -16,7 +16,6 @@
 
 #include <lauxlib.h>
 
-#include "session.h"
 #include "stream.h"
 #include "util.h"
 
@@ -364,7 +363,7 @@ static int want_colour(void) {
   return c;
 }
 
-static void print_frame(h2lua_session *se, h2lua_trace_state *tr,
+static void print_frame(h2lua_trace_state *tr,
                         nghttp2_session *ngh, int dir,
                         const nghttp2_frame *f, int lib_error) {
   static double t0;
@@ -373,7 +372,7 @@ static void print_frame(h2lua_session *se, h2lua_trace_state *tr,
   sink k = {.num = pr_num, .str = pr_str, .code = pr_code,
             .setting = pr_setting, .header = pr_header,
             .colour = want_colour()};
-  putf(&k.b, "[%8.3f] %s#%u ", (now - t0) / 1000, se->is_client ? "client" : "server",
+  putf(&k.b, "[%8.3f] %s#%u ", (now - t0) / 1000, tr->client ? "client" : "server",
        tr->no);
   colour(&k, dir == H2LUA_TRACE_SEND ? C_SEND : dir == H2LUA_TRACE_RECV ? C_RECV : dir == H2LUA_TRACE_IGNORED ? C_DIM : C_BAD);
   put(&k.b, dir == H2LUA_TRACE_SEND ? "send" : "recv", 4);
@@ -456,7 +455,7 @@ typedef struct ev_head {
   uint8_t dir, type, flags;
 } ev_head;
 
-static void queue_frame(h2lua_session *se, h2lua_trace_state *tr,
+static void queue_frame(h2lua_trace_state *tr,
                         nghttp2_session *ngh, int dir,
                         const nghttp2_frame *f, int lib_error) {
   sink k = {.num = en_num, .str = en_str, .code = en_code,
@@ -466,23 +465,23 @@ static void queue_frame(h2lua_session *se, h2lua_trace_state *tr,
                 .type = f->hd.type, .flags = f->hd.flags};
   put(&k.b, &hd, sizeof hd);
   if (dir == H2LUA_TRACE_RECV || dir == H2LUA_TRACE_SEND) describe(&k, tr, ngh, dir, f);
-  h2lua_event *ev = k.b.failed ? NULL : h2lua_queue(se->h.rt, H2LUA_EV_FRAME, &se->h);
+  h2lua_event *ev = k.b.failed ? NULL : h2lua_queue(tr->owner->rt, H2LUA_EV_FRAME, tr->owner);
   if (ev) h2lua_event_data(ev, k.b.p, k.b.len);
   free(k.b.p);
 }
 
-void h2lua_trace_frame(h2lua_session *se, h2lua_trace_state *tr,
+void h2lua_trace_frame(h2lua_trace_state *tr, unsigned what,
                        nghttp2_session *ngh, int dir,
                        const nghttp2_frame *frame, int lib_error) {
   static unsigned sessions;
   if (tr->no == 0) tr->no = ++sessions;
   /* both sinks move the HPACK sizes on: the printer gets its own copy */
   h2lua_trace_state before = *tr;
-  if (se->trace & H2LUA_TRACE_PRINT) print_frame(se, tr, ngh, dir, frame, lib_error);
-  if (se->trace & (H2LUA_TRACE_EVENT | H2LUA_TRACE_EARLY)) {
+  if (what & H2LUA_TRACE_PRINT) print_frame(tr, ngh, dir, frame, lib_error);
+  if (what & (H2LUA_TRACE_EVENT | H2LUA_TRACE_EARLY)) {
     h2lua_trace_state ev = before;
-    queue_frame(se, &ev, ngh, dir, frame, lib_error);
-    if (!(se->trace & H2LUA_TRACE_PRINT)) *tr = ev; /* the events' own sizes move on */
+    queue_frame(&ev, ngh, dir, frame, lib_error);
+    if (!(what & H2LUA_TRACE_PRINT)) *tr = ev; /* the events' own sizes move on */
   }
 }
 

@@ -27,6 +27,8 @@ enum { H2LUA_TRACE_RECV, H2LUA_TRACE_SEND, H2LUA_TRACE_INVALID, H2LUA_TRACE_IGNO
 
 /* What a session's trace remembers (inside its protocol state, zeroed). */
 typedef struct h2lua_trace_state {
+  h2lua_handle *owner;       /* the session: its events are queued on it */
+  int client;                /* a client session (the printed line says so) */
   unsigned no;               /* the session's number in the trace */
   size_t inflate, deflate;   /* HPACK dynamic table sizes last shown */
 } h2lua_trace_state;
@@ -34,8 +36,8 @@ typedef struct h2lua_trace_state {
 /* Whether the environment asks for the trace (H2LUA_TRACE set, not "0"). */
 int h2lua_trace_env(void);
 /* Traces |frame| (|dir|: H2LUA_TRACE_*; |lib_error| for an invalid one)
-   as |se->trace| asks. Never calls Lua. */
-void h2lua_trace_frame(h2lua_session *se, h2lua_trace_state *tr,
+   as |what| (H2LUA_TRACE_* bits) asks. Never calls Lua. */
+void h2lua_trace_frame(h2lua_trace_state *tr, unsigned what,
                        nghttp2_session *ngh, int dir,
                        const nghttp2_frame *frame, int lib_error);
 /* Pushes the table of an EV_FRAME's blob; returns 1 (0 if malformed). */
