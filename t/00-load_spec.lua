@@ -40,5 +40,11 @@ describe("h2lua.json", function()
     assert.is_string(err)
     assert.is_nil((json.decode(42)))
     assert.has_error(function() json.encode({ f = print }) end)
+    -- a table with __pairs encodes what pairs() gives, not its raw fields
+    local proxy = setmetatable({ hidden = true }, { __pairs = function()
+      return next, { shown = 1 }, nil
+    end })
+    assert.same({ shown = 1 }, json.decode(json.encode(proxy)))
+    assert.same({ { shown = 1 } }, json.decode(json.encode({ proxy })))
   end)
 end)

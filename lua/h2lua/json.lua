@@ -41,13 +41,29 @@ local function unescape_slashes(s)
   end))
 end
 
--- Marks, in |dirty|, every table holding an array marker at or below it,
--- so that only those are encoded here and the rest by lua-cjson.
+-- The key of a received headers table's never-indexed names
+-- (http2.sensitiveHeaders): Node's is a Symbol, which JSON.stringify
+-- leaves out, and so does encode.
+local function skipped(k)
+  local mt = type(k) == "table" and getmetatable(k)
+  return type(mt) == "table" and mt.__name == "http2.sensitiveHeaders"
+end
+
+-- Whether lua-cjson's raw walk would miss what pairs() gives: a table with
+-- a __pairs, such as request headers not yet filled (they fill on pairs()).
+local function proxied(t)
+  local mt = getmetatable(t)
+  return type(mt) == "table" and rawget(mt, "__pairs") ~= nil
+end
+
+-- Marks, in |dirty|, every table holding an array marker, a key encode
+-- leaves out or a __pairs at or below it, so that only those are encoded
+-- here and the rest by lua-cjson.
 local function scan(v, dirty, depth)
   if type(v) ~= "table" then return false end
   if depth > 1000 then error("json.encode: nesting deeper than 1000", 0) end
-  local found = is_array(v)
-  for k, x in next, v do
+  local found = is_array(v) or proxied(v)
+  for k, x in pairs(v) do
     if type(x) == "table" and scan(x, dirty, depth + 1) then found = true end
     if type(k) == "table" then found = true end -- cjson raises on these too
   end
@@ -73,25 +89,29 @@ encode_value = function(v, dirty, out)
     return
   end
   local n, count = 0, 0
-  for k in next, v do
-    count = count + 1
-    if math.type(k) == "integer" and k > 0 and k > n then n = k end
+  for k in pairs(v) do
+    if not skipped(k) then
+      count = count + 1
+      if math.type(k) == "integer" and k > 0 and k > n then n = k end
+    end
   end
   if is_array(v) or (count > 0 and n == count) then
     return encode_array(v, n, dirty, out)
   end
   out[#out + 1] = "{"
   local first = true
-  for k, x in next, v do
-    local kt = type(k)
-    if kt ~= "string" and kt ~= "number" then
-      error("json.encode: cannot encode a " .. kt .. " key", 0)
+  for k, x in pairs(v) do
+    if not skipped(k) then
+      local kt = type(k)
+      if kt ~= "string" and kt ~= "number" then
+        error("json.encode: cannot encode a " .. kt .. " key", 0)
+      end
+      if not first then out[#out + 1] = "," end
+      first = false
+      out[#out + 1] = cjson.encode(tostring(k))
+      out[#out + 1] = ":"
+      encode_value(x, dirty, out)
     end
-    if not first then out[#out + 1] = "," end
-    first = false
-    out[#out + 1] = cjson.encode(tostring(k))
-    out[#out + 1] = ":"
-    encode_value(x, dirty, out)
   end
   out[#out + 1] = "}"
 end
